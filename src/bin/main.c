@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * infergate: one binary, one subcommand per job. Argument dispatch and wiring only.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "ig/sim.h"
+
+#define IG_VERSION "0.1.0"
+
+struct subcommand {
+    const char *name;
+    const char *summary;
+    int (*main)(int argc, char **argv);
+};
+
+static const struct subcommand subcommands[] = {
+    {"sim", "a vLLM-compatible model-server simulator", ig_sim_main},
+};
+
+/* Jobs of the target design that this build does not provide yet: said plainly, never faked. */
+static const char *const planned[] = {"gateway", "epp", "bench", "demo"};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: infergate <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+        fprintf(out, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
+    fprintf(out, "\n`infergate <command> --help` describes each command's options.\n");
+    fprintf(out, "Not in this build yet: gateway, epp, bench, demo.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("infergate %s\n", IG_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
+        if (strcmp(cmd, subcommands[i].name) == 0)
+            return subcommands[i].main(argc - 1, argv + 1);
+    }
+    for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {
+        if (strcmp(cmd, planned[i]) == 0) {
+            fprintf(stderr, "infergate: '%s' is not available in this build yet\n", cmd);
+            return 2;
+        }
+    }
+    fprintf(stderr, "infergate: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Module-private declarations of http/: the protocol vtables behind ig_http_stream_t and
+ * ig_http_cstream_t, and the hand-over points between the accept path (server.c), the client
+ * pool (client.c) and the two protocol engines (h1_*.c, h2_*.c).
+ */
+#ifndef IG_HTTP_INT_H
+#define IG_HTTP_INT_H
+
+#include "ig/http.h"
+
+/* ---- server side ----------------------------------------------------------------------------- */
+
+/* What ig_http_stream_* dispatch to: one table for HTTP/1.1, one for HTTP/2. */
+struct ig_http_stream_ops {
+    int (*respond)(ig_http_stream_t *s, const ig_http_response_t *resp, int end);
+    int (*write)(ig_http_stream_t *s, const char *data, size_t len, int end);
+    void (*read_pause)(ig_http_stream_t *s, int paused);
+    void (*reset)(ig_http_stream_t *s);
+};
+
+/* Every live server connection, whatever its protocol, is linked into its server for drain. */
+struct ig_http_sconn {
+    ig_list_t link;
+    ig_http_server_t *server;
+    /* Start a graceful close: h1 closes when idle or after the current response, h2 sends GOAWAY. */
+    void (*drain)(struct ig_http_sconn *c);
+};
+
+void ig_http__sconn_add(ig_http_server_t *srv, struct ig_http_sconn *c);
+/* Unlinks |c|; when the server is draining and this was the last connection, runs on_drained. */
+void ig_http__sconn_remove(ig_http_server_t *srv, struct ig_http_sconn *c);
+
+/*
+ * Take over |sock| (sock->ops and sock->data are replaced) whose first |len| bytes were already
+ * read by the accept path (they are fed to the protocol first; for h2 they start with the client
+ * preface). Both engines copy what they keep from |pre|.
+ */
+void ig_h1__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre, size_t len);
+void ig_h2__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre, size_t len);
+
+/* Initialise the fields of a new stream common to both protocols (pool, server, loop, peer). */
+void ig_http__stream_init(ig_http_stream_t *s, ig_http_server_t *srv, ig_sock_t *sock, const struct ig_http_stream_ops *ops,
+                          void *conn, uint32_t id);
+/* Release the fields ig_http__stream_init set up (after on_close has run). */
+void ig_http__stream_dispose(ig_http_stream_t *s);
+
+/* ---- client side ----------------------------------------------------------------------------- */
+
+struct ig_http_cstream_ops {
+    int (*write)(ig_http_cstream_t *cs, const char *data, size_t len, int end);
+    void (*read_pause)(ig_http_cstream_t *cs, int paused);
+    void (*cancel)(ig_http_cstream_t *cs);
+};
+
+struct ig_http_cconn;
+
+struct ig_http_cconn_ops {
+    /* Can this connection take one more request now? (h1: idle; h2: open and below the peer's limit) */
+    int (*can_take)(struct ig_http_cconn *cc);
+    /* Start |cs| on the connection (|req| is borrowed for the call). */
+    void (*start)(struct ig_http_cconn *cc, ig_http_cstream_t *cs, const ig_http_request_t *req, int end);
+    /* Close now, failing active streams with |err|; the connection unlinks itself from the client. */
+    void (*close)(struct ig_http_cconn *cc, int err);
+};
+
+/* A client connection (base of h1_client's and h2_client's). */
+struct ig_http_cconn {
+    ig_list_t link; /* in client->_conns */
+    ig_http_client_t *client;
+    ig_sock_t *sock;
+    const struct ig_http_cconn_ops *ops;
+    int connected;
+    uint64_t idle_since_ns; /* 0 while busy */
+};
+
+struct ig_http_client {
+    struct ig_http_client_config config;
+    uv_loop_t *loop;
+    ig_list_t conns;   /* struct ig_http_cconn */
+    ig_list_t waiting; /* cstreams waiting for a connection (ig_http_cstream._link) */
+    size_t nconns;
+    uv_timer_t idle_timer;
+    int destroying;
+};
+
+/* Protocol engines: create a connection on |sock| (being connected) for |c|. */
+struct ig_http_cconn *ig_h1__client_conn_create(ig_http_client_t *c, ig_sock_t *sock);
+struct ig_http_cconn *ig_h2__client_conn_create(ig_http_client_t *c, ig_sock_t *sock);
+
+/* Called by an engine when |cc| can take more work (connected, response done, stream closed). */
+void ig_http__client_conn_ready(ig_http_client_t *c, struct ig_http_cconn *cc);
+/* Called by an engine when |cc| is gone (unlinks and frees the base; waiting streams get a new one). */
+void ig_http__client_conn_gone(ig_http_client_t *c, struct ig_http_cconn *cc);
+
+#endif
