@@ -219,6 +219,7 @@ struct ig_http_server {
     ig_list_t _conns;
     size_t _nconns;
     int _draining;
+    void (*_on_drained)(struct ig_http_server *srv);
 };
 
 /** Initialises |srv| (config defaults filled where zero). One per loop. */

@@ -84,7 +84,11 @@ struct ig_http_client {
     int destroying;
 };
 
-/* Protocol engines: create a connection on |sock| (being connected) for |c|. */
+/*
+ * Protocol engines: create a connection on |sock| (being connected) for |c|. The engine sets
+ * sock->ops and sock->data; client.c links the returned connection into c->conns and counts it.
+ * Engines keep cc->idle_since_ns (0 while a stream is active, the time it went idle otherwise).
+ */
 struct ig_http_cconn *ig_h1__client_conn_create(ig_http_client_t *c, ig_sock_t *sock);
 struct ig_http_cconn *ig_h2__client_conn_create(ig_http_client_t *c, ig_sock_t *sock);
 
@@ -92,5 +96,17 @@ struct ig_http_cconn *ig_h2__client_conn_create(ig_http_client_t *c, ig_sock_t *
 void ig_http__client_conn_ready(ig_http_client_t *c, struct ig_http_cconn *cc);
 /* Called by an engine when |cc| is gone (unlinks and frees the base; waiting streams get a new one). */
 void ig_http__client_conn_gone(ig_http_client_t *c, struct ig_http_cconn *cc);
+
+/*
+ * client.c owns the memory of every ig_http_cstream_t. An engine ends a stream with this call
+ * (never by calling on_close itself): it runs the handler's on_close(|err|) once, then frees |cs|.
+ */
+void ig_http__cstream_close(ig_http_cstream_t *cs, int err);
+/*
+ * An engine gives back |cs| (detached from its connection, no response byte seen) so the client
+ * runs it once more on a new connection: the stale keep-alive retry of a request that had no
+ * body to send. A stream already retried once is closed with IG_ECLOSED instead.
+ */
+void ig_http__client_retry(ig_http_client_t *c, ig_http_cstream_t *cs);
 
 #endif

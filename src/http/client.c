@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The HTTP client: one origin, a pool of connections and the streams that run on them. An
+ * HTTP/1.1 request takes the most recently idled connection (LIFO keeps the warm ones warm and
+ * lets the cold ones time out) or opens a new one at once; HTTP/2 streams share connections and
+ * wait in a queue while the first one connects. Idle connections are closed after
+ * idle_timeout_ms, and beyond max_idle the oldest go first.
+ *
+ * This file owns the memory of every ig_http_cstream_t: it allocates them, keeps a copy of the
+ * request (for a stream that must wait or be retried), buffers body bytes written while a stream
+ * waits, and frees them in ig_http__cstream_close once the engine ends them.
+ */
+#include "http_int.h"
+
+#include <stdio.h>
+
+/* Body bytes a waiting stream may buffer: IG_EAGAIN above the first, IG_ETOOBIG above the second. */
+#define WAIT_HIGH_WATER (256u << 10)
+#define WAIT_MAX        (4u << 20)
+
+struct cstream_impl {
+    ig_http_cstream_t pub; /* first: engines and the application see only this */
+    ig_http_request_t req; /* copy in pub.pool */
+    int end;               /* no body at start */
+    int retried;
+    int starting; /* inside an engine's start(): defer the free */
+    int closed;
+    /* Body written while waiting for a connection. */
+    ig_buf_t early;
+    int early_end;
+    int paused;
+    int want_writable;
+};
+
+static struct cstream_impl *impl_of(ig_http_cstream_t *cs)
+{
+    return IG_CONTAINER_OF(cs, struct cstream_impl, pub);
+}
+
+static void free_cstream(struct cstream_impl *ci)
+{
+    ig_buf_dispose(&ci->early);
+    ig_pool_dispose(&ci->pub.pool);
+    ig_free(ci);
+}
+
+void ig_http__cstream_close(ig_http_cstream_t *cs, int err)
+{
+    struct cstream_impl *ci = impl_of(cs);
+    if (ci->closed)
+        return;
+    ci->closed = 1;
+    if (ig_list_linked(&cs->_link))
+        ig_list_remove(&cs->_link);
+    cs->_ops = NULL;
+    cs->_conn = NULL;
+    if (cs->handler != NULL && cs->handler->on_close != NULL)
+        cs->handler->on_close(cs, err);
+    if (!ci->starting)
+        free_cstream(ci);
+}
+
+/* ---- streams waiting for a connection -------------------------------------------------------- */
+
+static int wait_write(ig_http_cstream_t *cs, const char *data, size_t len, int end)
+{
+    struct cstream_impl *ci = impl_of(cs);
+    if (ci->end || ci->early_end)
+        return IG_EINVAL;
+    if (ig_buf_append(&ci->early, data, len) != 0)
+        return IG_ETOOBIG;
+    ci->early_end = end;
+    if (!end && ci->early.len > WAIT_HIGH_WATER) {
+        ci->want_writable = 1;
+        return IG_EAGAIN;
+    }
+    return 0;
+}
+
+static void wait_read_pause(ig_http_cstream_t *cs, int paused)
+{
+    impl_of(cs)->paused = paused;
+}
+
+static void wait_cancel(ig_http_cstream_t *cs)
+{
+    ig_http__cstream_close(cs, IG_ECANCELED);
+}
+
+static const struct ig_http_cstream_ops wait_ops = {
+    .write = wait_write,
+    .read_pause = wait_read_pause,
+    .cancel = wait_cancel,
+};
+
+/* ---- connections ----------------------------------------------------------------------------- */
+
+static void placeholder_read(ig_sock_t *s, const char *data, size_t len)
+{
+    (void)s;
+    (void)data;
+    (void)len;
+}
+
+static void placeholder_close(ig_sock_t *s, int err)
+{
+    (void)s;
+    (void)err;
+}
+
+/* Only until the engine installs its own, which it does before the loop runs again. */
+static const struct ig_sock_ops placeholder_ops = {
+    .on_read = placeholder_read,
+    .on_close = placeholder_close,
+};
+
+static struct ig_http_cconn *open_conn(ig_http_client_t *c)
+{
+    struct ig_sock_config sc = {
+        .ssl_ctx = c->config.ssl_ctx,
+        .sni = c->config.sni,
+        .connect_timeout_ms = c->config.connect_timeout_ms,
+    };
+    ig_sock_t *sock = ig_sock_connect(c->loop, (const struct sockaddr *)&c->config.addr, &sc, &placeholder_ops, NULL);
+    struct ig_http_cconn *cc =
+        c->config.version == IG_HTTP_2 ? ig_h2__client_conn_create(c, sock) : ig_h1__client_conn_create(c, sock);
+    cc->client = c;
+    if (cc->sock == NULL)
+        cc->sock = sock;
+    if (!ig_list_linked(&cc->link)) {
+        ig_list_push_back(&c->conns, &cc->link);
+        c->nconns++;
+    }
+    return cc;
+}
+
+/* Hands |cs| to |cc|, then replays what the application did while it waited. */
+static void start_on(struct ig_http_cconn *cc, ig_http_cstream_t *cs)
+{
+    struct cstream_impl *ci = impl_of(cs);
+    if (ig_list_linked(&cs->_link))
+        ig_list_remove(&cs->_link);
+    ci->starting = 1;
+    cc->ops->start(cc, cs, &ci->req, ci->end);
+    if (!ci->closed && (ci->early.len > 0 || ci->early_end)) {
+        int rc = cs->_ops->write(cs, ig_buf_data(&ci->early), ci->early.len, ci->early_end);
+        ig_buf_dispose(&ci->early);
+        if (rc != IG_EAGAIN && ci->want_writable && !ci->closed) {
+            ci->want_writable = 0;
+            if (cs->handler->on_writable != NULL)
+                cs->handler->on_writable(cs);
+        }
+    }
+    if (!ci->closed && ci->paused)
+        cs->_ops->read_pause(cs, 1);
+    ci->starting = 0;
+    if (ci->closed)
+        free_cstream(ci);
+}
+
+static int has_connecting(ig_http_client_t *c)
+{
+    ig_list_t *p;
+    ig_list_foreach(p, &c->conns)
+    {
+        if (!IG_CONTAINER_OF(p, struct ig_http_cconn, link)->connected)
+            return 1;
+    }
+    return 0;
+}
+
+/* Runs |cs| on a connection that can take it, a new one (HTTP/1.1), or queues it (HTTP/2). */
+static void dispatch(ig_http_client_t *c, ig_http_cstream_t *cs, int fresh)
+{
+    ig_list_t *p;
+    if (!fresh) {
+        ig_list_foreach(p, &c->conns)
+        {
+            struct ig_http_cconn *cc = IG_CONTAINER_OF(p, struct ig_http_cconn, link);
+            if (cc->connected && cc->ops->can_take(cc)) {
+                cs->reused = 1;
+                start_on(cc, cs);
+                return;
+            }
+        }
+    }
+    if (c->config.version != IG_HTTP_2) {
+        /* The HTTP/1.1 engine holds the request until its connection is up. */
+        start_on(open_conn(c), cs);
+        return;
+    }
+    ig_list_push_back(&c->waiting, &cs->_link);
+    if (fresh || !has_connecting(c))
+        open_conn(c);
+}
+
+static void on_idle_timer(uv_timer_t *t);
+
+static void arm_idle_timer(ig_http_client_t *c)
+{
+    if (c->destroying)
+        return;
+    uint64_t oldest = 0;
+    ig_list_t *p;
+    ig_list_foreach(p, &c->conns)
+    {
+        struct ig_http_cconn *cc = IG_CONTAINER_OF(p, struct ig_http_cconn, link);
+        if (cc->idle_since_ns != 0 && (oldest == 0 || cc->idle_since_ns < oldest))
+            oldest = cc->idle_since_ns;
+    }
+    if (oldest == 0) {
+        uv_timer_stop(&c->idle_timer);
+        return;
+    }
+    uint64_t deadline = oldest + c->config.idle_timeout_ms * 1000000u;
+    uint64_t now = ig_time_ns();
+    uint64_t ms = deadline > now ? (deadline - now + 999999u) / 1000000u : 0;
+    uv_timer_start(&c->idle_timer, on_idle_timer, ms, 0);
+}
+
+static void on_idle_timer(uv_timer_t *t)
+{
+    ig_http_client_t *c = t->data;
+    uint64_t now = ig_time_ns();
+    uint64_t limit = c->config.idle_timeout_ms * 1000000u;
+    ig_list_t *p, *tmp;
+    ig_list_foreach_safe(p, tmp, &c->conns)
+    {
+        struct ig_http_cconn *cc = IG_CONTAINER_OF(p, struct ig_http_cconn, link);
+        if (cc->idle_since_ns != 0 && now - cc->idle_since_ns >= limit) {
+            cc->idle_since_ns = 0; /* closing: no longer offered, no longer counted */
+            cc->ops->close(cc, 0);
+        }
+    }
+    arm_idle_timer(c);
+}
+
+/* Beyond max_idle idle HTTP/1.1 connections, the ones idle the longest are closed. */
+static void trim_idle(ig_http_client_t *c)
+{
+    size_t idle = 0;
+    ig_list_t *p, *tmp;
+    ig_list_foreach_safe(p, tmp, &c->conns)
+    {
+        struct ig_http_cconn *cc = IG_CONTAINER_OF(p, struct ig_http_cconn, link);
+        if (cc->idle_since_ns == 0)
+            continue;
+        /* The list is most recently idled first, so everything past the limit is older. */
+        if (++idle > c->config.max_idle) {
+            cc->idle_since_ns = 0;
+            cc->ops->close(cc, 0);
+        }
+    }
+}
+
+void ig_http__client_conn_ready(ig_http_client_t *c, struct ig_http_cconn *cc)
+{
+    if (c->destroying) {
+        cc->ops->close(cc, IG_ECANCELED);
+        return;
+    }
+    while (!ig_list_empty(&c->waiting) && cc->ops->can_take(cc)) {
+        ig_http_cstream_t *cs = IG_CONTAINER_OF(c->waiting.next, ig_http_cstream_t, _link);
+        cs->reused = cc->idle_since_ns != 0;
+        start_on(cc, cs);
+    }
+    if (cc->idle_since_ns != 0 && ig_list_linked(&cc->link)) {
+        /* Most recently idled first: the next request takes the warmest connection. */
+        ig_list_remove(&cc->link);
+        ig_list_push_front(&c->conns, &cc->link);
+        if (c->config.version != IG_HTTP_2)
+            trim_idle(c);
+    }
+    arm_idle_timer(c);
+}
+
+static void idle_timer_closed(uv_handle_t *h)
+{
+    ig_http_client_t *c = h->data;
+    if (c->nconns == 0) {
+        ig_free((char *)c->config.sni);
+        ig_free(c);
+    } else {
+        c->idle_timer.data = NULL; /* marks the timer closed for conn_gone */
+    }
+}
+
+void ig_http__client_conn_gone(ig_http_client_t *c, struct ig_http_cconn *cc)
+{
+    int was_connected = cc->connected;
+    if (ig_list_linked(&cc->link)) {
+        ig_list_remove(&cc->link);
+        c->nconns--;
+    }
+    ig_free(cc);
+    if (c->destroying) {
+        if (c->nconns == 0 && c->idle_timer.data == NULL) {
+            ig_free((char *)c->config.sni);
+            ig_free(c);
+        }
+        return;
+    }
+    if (ig_list_empty(&c->waiting))
+        return;
+    if (!was_connected && !has_connecting(c)) {
+        /* The origin is unreachable: fail the queue rather than reconnect in a loop. */
+        while (!ig_list_empty(&c->waiting))
+            ig_http__cstream_close(IG_CONTAINER_OF(c->waiting.next, ig_http_cstream_t, _link), IG_ECONNECT);
+        return;
+    }
+    if (!has_connecting(c))
+        open_conn(c);
+}
+
+void ig_http__client_retry(ig_http_client_t *c, ig_http_cstream_t *cs)
+{
+    struct cstream_impl *ci = impl_of(cs);
+    if (ci->retried || c->destroying) {
+        ig_http__cstream_close(cs, c->destroying ? IG_ECANCELED : IG_ECLOSED);
+        return;
+    }
+    ci->retried = 1;
+    cs->_ops = &wait_ops;
+    cs->_conn = NULL;
+    cs->reused = 0;
+    dispatch(c, cs, 1);
+}
+
+/* ---- public API ------------------------------------------------------------------------------ */
+
+ig_http_client_t *ig_http_client_create(uv_loop_t *loop, const struct ig_http_client_config *cfg)
+{
+    ig_http_client_t *c = ig_calloc(1, sizeof(*c));
+    c->config = *cfg;
+    struct ig_http_client_config *k = &c->config;
+    struct ig_h1_limits def = IG_H1_LIMITS_DEFAULT;
+    if (k->version == 0)
+        k->version = IG_HTTP_11;
+    if (k->connect_timeout_ms == 0)
+        k->connect_timeout_ms = 10000;
+    if (k->idle_timeout_ms == 0)
+        k->idle_timeout_ms = 90000;
+    if (k->max_idle == 0)
+        k->max_idle = 64;
+    if (k->h1_limits.max_request_line == 0)
+        k->h1_limits.max_request_line = def.max_request_line;
+    if (k->h1_limits.max_headers == 0)
+        k->h1_limits.max_headers = def.max_headers;
+    if (k->h1_limits.max_header_bytes == 0)
+        k->h1_limits.max_header_bytes = def.max_header_bytes;
+    k->sni = cfg->sni != NULL ? ig_strdup(cfg->sni) : NULL;
+    c->loop = loop;
+    ig_list_init(&c->conns);
+    ig_list_init(&c->waiting);
+    uv_timer_init(loop, &c->idle_timer);
+    c->idle_timer.data = c;
+    return c;
+}
+
+void ig_http_client_destroy(ig_http_client_t *c)
+{
+    if (c->destroying)
+        return;
+    c->destroying = 1;
+    while (!ig_list_empty(&c->waiting))
+        ig_http__cstream_close(IG_CONTAINER_OF(c->waiting.next, ig_http_cstream_t, _link), IG_ECANCELED);
+    ig_list_t *p, *tmp;
+    ig_list_foreach_safe(p, tmp, &c->conns)
+    {
+        IG_CONTAINER_OF(p, struct ig_http_cconn, link)
+            ->ops->close(IG_CONTAINER_OF(p, struct ig_http_cconn, link), IG_ECANCELED);
+    }
+    uv_timer_stop(&c->idle_timer);
+    uv_close((uv_handle_t *)&c->idle_timer, idle_timer_closed);
+}
+
+static ig_iov_t dup_iov(ig_pool_t *pool, ig_iov_t v)
+{
+    return v.base != NULL ? ig_pool_dup(pool, v) : v;
+}
+
+ig_http_cstream_t *ig_http_client_request(ig_http_client_t *c, const ig_http_request_t *req, int end,
+                                          const struct ig_http_cstream_handler *h, void *data)
+{
+    struct cstream_impl *ci = ig_calloc(1, sizeof(*ci));
+    ig_http_cstream_t *cs = &ci->pub;
+    ig_pool_init(&cs->pool);
+    cs->handler = h;
+    cs->data = data;
+    cs->client = c;
+    cs->_ops = &wait_ops;
+    ig_buf_init(&ci->early, WAIT_MAX);
+    ci->end = end;
+    /* The request may wait or be retried, so it is copied once into the stream's arena. */
+    ig_http_request_t *r = &ci->req;
+    r->method = dup_iov(&cs->pool, req->method);
+    r->scheme = dup_iov(&cs->pool, req->scheme);
+    r->authority = dup_iov(&cs->pool, req->authority);
+    r->path = dup_iov(&cs->pool, req->path);
+    r->version = req->version;
+    r->content_length = req->content_length;
+    if (req->headers.len > 0) {
+        r->headers.v = ig_pool_alloc(&cs->pool, req->headers.len * sizeof(ig_http_header_t));
+        r->headers.len = r->headers.cap = req->headers.len;
+        for (size_t i = 0; i < req->headers.len; i++) {
+            r->headers.v[i].name = dup_iov(&cs->pool, req->headers.v[i].name);
+            r->headers.v[i].value = dup_iov(&cs->pool, req->headers.v[i].value);
+        }
+    }
+    dispatch(c, cs, 0);
+    return cs;
+}
+
+int ig_http_cstream_write(ig_http_cstream_t *cs, const char *data, size_t len, int end)
+{
+    if (cs->_ops == NULL)
+        return IG_ECLOSED;
+    return cs->_ops->write(cs, data, len, end);
+}
+
+void ig_http_cstream_read_pause(ig_http_cstream_t *cs, int paused)
+{
+    if (cs->_ops != NULL)
+        cs->_ops->read_pause(cs, paused);
+}
+
+void ig_http_cstream_cancel(ig_http_cstream_t *cs)
+{
+    if (cs->_ops != NULL)
+        cs->_ops->cancel(cs);
+}

@@ -1,0 +1,730 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * HTTP/1.1 server connections. One connection serves one request at a time: the next pipelined
+ * request is parsed only after the current response is finished, and its bytes wait in the input
+ * buffer (bounded: past the cap the socket stops being read). The request head is copied into a
+ * per-connection buffer so its slices stay valid while body bytes arrive; the stream object, its
+ * head buffer and header array are reused for every request of the connection, and the stream's
+ * arena recycles its chunks through the per-thread cache, so a keep-alive request costs no malloc.
+ *
+ * Re-entrancy: the application may call any ig_http_stream_* function from any callback. Work
+ * that would call back into the application from inside such a call (finishing a stream, the
+ * next pipelined request, resumed body input, teardown after the socket closed) is deferred to
+ * the connection's processing loop or to a zero-delay timer ("kick").
+ */
+#include "http_int.h"
+
+#include <stdio.h>
+
+#define CONTINUE_100 "HTTP/1.1 100 Continue\r\n\r\n"
+/* Slack above the head limits for bytes that arrive after reading is paused (socket reads). */
+#define IN_SLACK (1u << 20)
+/* Most a response head may take once the application's headers are serialised. */
+#define OUT_HEAD_MAX (1u << 20)
+/* A request body the application did not read is skipped if this small, else the connection closes. */
+#define DISCARD_MAX (256u << 10)
+
+enum conn_state {
+    CS_HEAD = 0, /* waiting for (the rest of) a request head */
+    CS_ACTIVE,   /* a request is in progress (its stream, then possibly a discarded body) */
+    CS_CLOSING,  /* no further request: the socket is closing */
+};
+
+enum timer_mode {
+    TM_NONE = 0,
+    TM_IDLE,   /* keep-alive wait for the next request */
+    TM_HEADER, /* first byte of a head to its end */
+};
+
+enum resp_mode {
+    RM_NONE = 0, /* no body bytes go out (HEAD, 204, 304) */
+    RM_LENGTH,
+    RM_CHUNKED,
+    RM_CLOSE, /* HTTP/1.0 without a length: the body ends with the connection */
+};
+
+struct h1s_conn {
+    struct ig_http_sconn super;
+    ig_http_server_t *srv;
+    ig_sock_t *sock; /* NULL once the socket is gone */
+    ig_buf_t in;     /* received, not yet consumed */
+    ig_buf_t head;   /* the current request head (the request's slices point here) */
+    ig_buf_t out;    /* scratch for response heads */
+    ig_http_header_t *hdrs;
+    uv_timer_t timer;
+    uv_timer_t kick;
+    int timer_mode;
+    int state;
+    int busy;       /* calls into this connection in progress */
+    int processing; /* inside process() */
+    int dead;       /* the socket closed while busy: tear down at the next safe point */
+    int torn_down;
+    int handles;    /* open uv handles; the connection is freed when the last one closes */
+    int sock_err;   /* what the socket's on_close reported */
+    int stream_err; /* why the live stream ends, when known before the socket closes */
+    int sock_paused;
+    uint32_t nreq;
+
+    /* The current request. */
+    ig_http_stream_t stream;
+    int stream_live; /* from on_request until on_close */
+    int framing;     /* enum ig_h1_framing of the request body */
+    uint64_t req_remaining;
+    ig_h1_chunked_t chunked;
+    int req_done;
+    int body_paused;
+    int expect_continue;
+    int continue_sent;
+    int keep_alive;
+    int is_head;
+    int minor;
+
+    /* The current response. */
+    int head_sent;
+    int resp_done;
+    int resp_mode;
+    uint64_t resp_remaining;
+    int want_writable;
+    int close_after;
+};
+
+static void process(struct h1s_conn *c);
+static void teardown(struct h1s_conn *c);
+
+/* ---- connection plumbing --------------------------------------------------------------------- */
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct h1s_conn *c = h->data;
+    if (--c->handles == 0)
+        ig_free(c);
+}
+
+static void on_kick(uv_timer_t *t)
+{
+    struct h1s_conn *c = t->data;
+    if (c->dead) {
+        if (c->busy == 0)
+            teardown(c);
+        return;
+    }
+    process(c);
+}
+
+/* Runs process() (or a pending teardown) from the loop, outside any application call. */
+static void schedule(struct h1s_conn *c)
+{
+    if (!c->torn_down)
+        uv_timer_start(&c->kick, on_kick, 0, 0);
+}
+
+static void update_read(struct h1s_conn *c)
+{
+    if (c->sock == NULL)
+        return;
+    const struct ig_h1_limits *lim = &c->srv->config.h1_limits;
+    int pause = c->state == CS_CLOSING || (c->stream_live && c->body_paused && !c->req_done) ||
+                c->in.len >= lim->max_request_line + lim->max_header_bytes;
+    if (pause != c->sock_paused) {
+        c->sock_paused = pause;
+        ig_sock_read_pause(c->sock, pause);
+    }
+}
+
+static void on_timeout(uv_timer_t *t);
+
+static void timer_set(struct h1s_conn *c, int mode)
+{
+    if (c->timer_mode == mode)
+        return;
+    c->timer_mode = mode;
+    uv_timer_stop(&c->timer);
+    if (mode == TM_IDLE)
+        uv_timer_start(&c->timer, on_timeout, c->srv->config.idle_timeout_ms, 0);
+    else if (mode == TM_HEADER)
+        uv_timer_start(&c->timer, on_timeout, c->srv->config.header_timeout_ms, 0);
+}
+
+/* Stops taking requests and lets the socket flush what is queued, then close. */
+static void conn_close(struct h1s_conn *c)
+{
+    if (c->state == CS_CLOSING && c->sock == NULL)
+        return;
+    c->state = CS_CLOSING;
+    timer_set(c, TM_NONE);
+    if (c->sock != NULL) {
+        update_read(c);
+        ig_sock_close(c->sock);
+    }
+}
+
+static int error_status(int rc, const char *what)
+{
+    if (rc == IG_ETOOBIG)
+        return what != NULL && strstr(what, "request line") != NULL ? 414 : 431;
+    if (rc == IG_EUNSUPPORTED || (what != NULL && strstr(what, "unsupported version") != NULL))
+        return 505;
+    return 400;
+}
+
+/* Answers |status| outside any stream (a bad or late request head) and closes. */
+static void send_error(struct h1s_conn *c, int status)
+{
+    if (c->sock != NULL && !c->head_sent) {
+        const char *reason = ig_http_reason(status);
+        char msg[512];
+        int n = snprintf(msg, sizeof(msg),
+                         "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
+                         "connection: close\r\n\r\n%s\n",
+                         status, reason, strlen(reason) + 1, reason);
+        if (n > 0 && (size_t)n < sizeof(msg))
+            (void)ig_sock_write(c->sock, msg, (size_t)n);
+        c->head_sent = 1;
+    }
+    conn_close(c);
+}
+
+/* The live stream cannot go on (bad body framing, overflow): it ends with |err|, the socket closes. */
+static void stream_fail(struct h1s_conn *c, int status, int err)
+{
+    c->stream_err = err;
+    if (!c->head_sent) {
+        send_error(c, status);
+        return;
+    }
+    c->state = CS_CLOSING;
+    timer_set(c, TM_NONE);
+    if (c->sock != NULL)
+        ig_sock_abort(c->sock, 1);
+}
+
+/* ---- request side ---------------------------------------------------------------------------- */
+
+static ig_iov_t rebase(ig_iov_t v, const char *from, char *to)
+{
+    if (v.base == NULL)
+        return v;
+    return ig_iov(to + (v.base - from), v.len);
+}
+
+static const struct ig_http_stream_ops h1_stream_ops;
+
+/* Returns 1 when a request started, 0 when more bytes are needed, -1 after an error answer. */
+static int parse_head(struct h1s_conn *c)
+{
+    const struct ig_h1_limits *lim = &c->srv->config.h1_limits;
+    ig_h1_message_t msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.headers = c->hdrs;
+    msg.num_headers = lim->max_headers;
+    const char *what = NULL;
+    const char *data = ig_buf_data(&c->in);
+    int rc = ig_h1_parse_request(data, c->in.len, lim, &msg, &what);
+    if (rc == IG_EINCOMPLETE) {
+        timer_set(c, TM_HEADER);
+        /* The parser enforces the limits; this only guards the buffer against a parser that does not. */
+        if (c->in.len > lim->max_request_line + lim->max_header_bytes) {
+            send_error(c, 431);
+            return -1;
+        }
+        return 0;
+    }
+    if (rc < 0) {
+        send_error(c, error_status(rc, what));
+        return -1;
+    }
+    size_t n = (size_t)rc;
+    ig_buf_reset(&c->head);
+    if (ig_buf_append(&c->head, data, n) != 0) {
+        send_error(c, 431);
+        return -1;
+    }
+    char *copy = ig_buf_data(&c->head);
+    for (size_t i = 0; i < msg.num_headers; i++) {
+        c->hdrs[i].name = rebase(c->hdrs[i].name, data, copy);
+        c->hdrs[i].value = rebase(c->hdrs[i].value, data, copy);
+    }
+
+    ig_http_stream_t *s = &c->stream;
+    ig_http__stream_init(s, c->srv, c->sock, &h1_stream_ops, c, ++c->nreq);
+    s->req.method = rebase(msg.method, data, copy);
+    s->req.path = rebase(msg.target, data, copy);
+    s->req.authority = rebase(msg.host, data, copy);
+    s->req.scheme = s->is_tls ? IG_STRLIT("https") : IG_STRLIT("http");
+    s->req.version = msg.minor_version == 1 ? IG_HTTP_11 : IG_HTTP_10;
+    s->req.headers.v = c->hdrs;
+    s->req.headers.len = msg.num_headers;
+    s->req.headers.cap = msg.num_headers;
+    ig_buf_consume(&c->in, n);
+
+    c->state = CS_ACTIVE;
+    timer_set(c, TM_NONE);
+    c->stream_live = 1;
+    c->stream_err = 0;
+    c->framing = msg.framing;
+    c->req_remaining = msg.framing == IG_H1_BODY_LENGTH ? msg.content_length : 0;
+    if (msg.framing == IG_H1_BODY_LENGTH && msg.content_length == 0)
+        c->framing = IG_H1_BODY_NONE;
+    s->req.content_length = c->framing == IG_H1_BODY_NONE     ? 0
+                            : c->framing == IG_H1_BODY_LENGTH ? (int64_t)msg.content_length
+                                                              : -1;
+    ig_h1_chunked_init(&c->chunked);
+    c->req_done = 0;
+    c->body_paused = 0;
+    c->minor = msg.minor_version;
+    c->expect_continue = msg.expect_continue && msg.minor_version == 1 && c->framing != IG_H1_BODY_NONE;
+    c->continue_sent = 0;
+    c->keep_alive = msg.keep_alive;
+    c->is_head = ig_iov_eq(s->req.method, IG_STRLIT("HEAD"));
+    c->head_sent = 0;
+    c->resp_done = 0;
+    c->resp_mode = RM_NONE;
+    c->resp_remaining = 0;
+    c->want_writable = 0;
+    c->close_after = 0;
+
+    c->srv->on_request(s);
+    return 1;
+}
+
+static int wants_body(struct h1s_conn *c)
+{
+    return c->stream_live && !c->resp_done && c->stream.handler != NULL && c->stream.handler->on_body != NULL;
+}
+
+static void deliver(struct h1s_conn *c, const char *data, size_t len, int end)
+{
+    if (wants_body(c) && c->sock != NULL)
+        c->stream.handler->on_body(&c->stream, data, len, end);
+}
+
+static void chunk_data(void *arg, const char *data, size_t len)
+{
+    deliver(arg, data, len, 0);
+}
+
+/* Moves request body bytes from the input buffer to the application. Returns 1 on progress. */
+static int body_step(struct h1s_conn *c)
+{
+    if (c->framing == IG_H1_BODY_NONE) {
+        c->req_done = 1;
+        deliver(c, NULL, 0, 1);
+        return 1;
+    }
+    if (c->in.len == 0)
+        return 0;
+    const char *data = ig_buf_data(&c->in);
+    if (c->framing == IG_H1_BODY_LENGTH) {
+        size_t n = (size_t)IG_MIN((uint64_t)c->in.len, c->req_remaining);
+        c->req_remaining -= n;
+        c->req_done = c->req_remaining == 0;
+        /* Consume first: the application may pause or finish from inside on_body. */
+        ig_buf_consume(&c->in, n);
+        deliver(c, data, n, c->req_done);
+        return 1;
+    }
+    size_t used = c->in.len;
+    int rc = ig_h1_chunked_decode(&c->chunked, data, &used, chunk_data, c);
+    ig_buf_consume(&c->in, used);
+    if (rc < 0) {
+        stream_fail(c, rc == IG_ETOOBIG ? 431 : 400, rc);
+        return 0;
+    }
+    if (rc == 1) {
+        c->req_done = 1;
+        deliver(c, NULL, 0, 1);
+    }
+    return used > 0 || rc == 1;
+}
+
+/* The response is fully queued: the application's part of the exchange is over. */
+static void stream_end(struct h1s_conn *c)
+{
+    ig_http_stream_t *s = &c->stream;
+    c->stream_live = 0;
+    if (s->handler != NULL && s->handler->on_close != NULL)
+        s->handler->on_close(s, 0);
+    ig_http__stream_dispose(s);
+    int reuse = !c->close_after && c->keep_alive && !c->srv->_draining;
+    if (reuse && !c->req_done && c->framing != IG_H1_BODY_NONE) {
+        /* The client may hold back a body nobody asked for; skip only a small, announced one. */
+        if ((c->expect_continue && !c->continue_sent) || c->framing != IG_H1_BODY_LENGTH ||
+            c->req_remaining > DISCARD_MAX)
+            reuse = 0;
+    }
+    if (!reuse)
+        conn_close(c);
+}
+
+/* Request and response both done: wait for the next request. */
+static void request_end(struct h1s_conn *c)
+{
+    if (c->srv->_draining) {
+        conn_close(c);
+        return;
+    }
+    c->state = CS_HEAD;
+    c->body_paused = 0;
+    c->head_sent = 0;
+    c->resp_done = 0;
+    c->want_writable = 0;
+    timer_set(c, c->in.len > 0 ? TM_HEADER : TM_IDLE);
+}
+
+static void process(struct h1s_conn *c)
+{
+    if (c->processing || c->torn_down)
+        return;
+    c->processing = 1;
+    c->busy++;
+    for (;;) {
+        if (c->sock == NULL || c->state == CS_CLOSING)
+            break;
+        if (c->state == CS_HEAD) {
+            if (c->in.len == 0 || parse_head(c) <= 0)
+                break;
+            continue;
+        }
+        if (c->stream_live && c->resp_done) {
+            stream_end(c);
+            continue;
+        }
+        if (!c->req_done) {
+            if (c->stream_live && c->body_paused)
+                break;
+            if (c->expect_continue && !c->continue_sent && !c->head_sent && wants_body(c)) {
+                c->continue_sent = 1;
+                (void)ig_sock_write(c->sock, CONTINUE_100, sizeof(CONTINUE_100) - 1);
+            }
+            if (!body_step(c))
+                break;
+            continue;
+        }
+        if (!c->stream_live) {
+            request_end(c);
+            continue;
+        }
+        break;
+    }
+    c->busy--;
+    c->processing = 0;
+    if (c->dead) {
+        if (c->busy == 0)
+            teardown(c);
+        return;
+    }
+    update_read(c);
+}
+
+/* ---- response side --------------------------------------------------------------------------- */
+
+static int has_crlf(ig_iov_t v)
+{
+    return memchr(v.base, '\r', v.len) != NULL || memchr(v.base, '\n', v.len) != NULL;
+}
+
+static int stream_usable(struct h1s_conn *c, ig_http_stream_t *s)
+{
+    return c != NULL && s == &c->stream && c->stream_live && c->sock != NULL && c->state != CS_CLOSING;
+}
+
+/* Marks the response complete; the stream ends from the processing loop, never inside the caller. */
+static void resp_finish(struct h1s_conn *c)
+{
+    c->resp_done = 1;
+    c->want_writable = 0;
+    if (c->resp_mode == RM_CLOSE || (c->resp_mode == RM_LENGTH && c->resp_remaining > 0))
+        c->close_after = 1; /* the body's end is the connection's end, or framing was not met */
+    if (!c->processing)
+        schedule(c);
+}
+
+static int h1_respond(ig_http_stream_t *s, const ig_http_response_t *resp, int end)
+{
+    struct h1s_conn *c = s->_conn;
+    if (!stream_usable(c, s))
+        return IG_ECLOSED;
+    if (c->head_sent || c->resp_done)
+        return IG_EINVAL;
+    if (resp->status < 200 || resp->status > 999)
+        return IG_EINVAL;
+    int status = resp->status;
+    ig_buf_t *o = &c->out;
+    ig_buf_reset(o);
+    int rc = ig_buf_appendf(o, "HTTP/1.1 %d %s\r\n", status, ig_http_reason(status));
+    int close = c->close_after || !c->keep_alive || c->srv->_draining;
+    for (size_t i = 0; i < resp->headers.len && rc == 0; i++) {
+        const ig_http_header_t *h = &resp->headers.v[i];
+        /* Framing and connection management are this engine's: the application's copies would conflict. */
+        if (ig_iov_eq_nocase(h->name, IG_STRLIT("content-length")) ||
+            ig_iov_eq_nocase(h->name, IG_STRLIT("transfer-encoding")))
+            continue;
+        if (ig_iov_eq_nocase(h->name, IG_STRLIT("connection"))) {
+            if (ig_iov_eq_nocase(ig_iov_trim(h->value), IG_STRLIT("close")))
+                close = 1;
+            continue;
+        }
+        if (h->name.len == 0 || has_crlf(h->name) || has_crlf(h->value))
+            continue; /* never let a header split the response */
+        rc = ig_buf_append(o, h->name.base, h->name.len);
+        if (rc == 0)
+            rc = ig_buf_append(o, ": ", 2);
+        if (rc == 0)
+            rc = ig_buf_append(o, h->value.base, h->value.len);
+        if (rc == 0)
+            rc = ig_buf_append(o, "\r\n", 2);
+    }
+    int mode;
+    if (status == 204 || status == 304) {
+        mode = RM_NONE;
+    } else if (resp->content_length >= 0) {
+        if (rc == 0)
+            rc = ig_buf_appendf(o, "content-length: %lld\r\n", (long long)resp->content_length);
+        mode = c->is_head ? RM_NONE : RM_LENGTH;
+    } else if (c->is_head) {
+        mode = RM_NONE;
+    } else if (c->minor == 1) {
+        if (rc == 0)
+            rc = ig_buf_append(o, "transfer-encoding: chunked\r\n", 28);
+        mode = RM_CHUNKED;
+    } else {
+        mode = RM_CLOSE;
+        close = 1;
+    }
+    /* A body the client was told to hold back (no 100 Continue) may or may not follow: do not reuse. */
+    if (!c->req_done && c->expect_continue && !c->continue_sent)
+        close = 1;
+    if (rc == 0) {
+        if (close)
+            rc = ig_buf_append(o, "connection: close\r\n\r\n", 21);
+        else if (c->minor == 0)
+            rc = ig_buf_append(o, "connection: keep-alive\r\n\r\n", 26);
+        else
+            rc = ig_buf_append(o, "\r\n", 2);
+    }
+    if (rc != 0)
+        return IG_EINVAL;
+    rc = ig_sock_write(c->sock, ig_buf_data(o), o->len);
+    if (rc != 0)
+        return IG_ECLOSED;
+    c->head_sent = 1;
+    c->close_after = close;
+    c->resp_mode = mode;
+    c->resp_remaining = mode == RM_LENGTH ? (uint64_t)resp->content_length : 0;
+    if (end)
+        resp_finish(c);
+    return 0;
+}
+
+static int h1_write(ig_http_stream_t *s, const char *data, size_t len, int end)
+{
+    struct h1s_conn *c = s->_conn;
+    if (!stream_usable(c, s))
+        return IG_ECLOSED;
+    if (!c->head_sent || c->resp_done)
+        return IG_EINVAL;
+    int rc = 0;
+    switch (c->resp_mode) {
+    case RM_NONE:
+        break;
+    case RM_LENGTH:
+        if (len > c->resp_remaining)
+            return IG_EINVAL;
+        rc = ig_sock_write(c->sock, data, len);
+        if (rc == 0)
+            c->resp_remaining -= len;
+        break;
+    case RM_CHUNKED: {
+        char hdr[24];
+        ig_iov_t iov[4];
+        size_t n = 0;
+        if (len > 0) {
+            iov[n++] = ig_iov(hdr, ig_h1_chunk_header(hdr, len));
+            iov[n++] = ig_iov(data, len);
+            iov[n++] = IG_STRLIT("\r\n");
+        }
+        if (end)
+            iov[n++] = IG_STRLIT("0\r\n\r\n");
+        if (n > 0)
+            rc = ig_sock_writev(c->sock, iov, n);
+        break;
+    }
+    case RM_CLOSE:
+        rc = ig_sock_write(c->sock, data, len);
+        break;
+    }
+    if (rc != 0) {
+        /* Past the connection's hard output cap: the application ignored IG_EAGAIN. */
+        stream_fail(c, 500, rc == IG_ETOOBIG ? IG_ETOOBIG : IG_ECLOSED);
+        return IG_ECLOSED;
+    }
+    if (end) {
+        resp_finish(c);
+        return 0;
+    }
+    if (ig_sock_pending(c->sock) > c->srv->config.high_water) {
+        c->want_writable = 1;
+        return IG_EAGAIN;
+    }
+    return 0;
+}
+
+static void h1_read_pause(ig_http_stream_t *s, int paused)
+{
+    struct h1s_conn *c = s->_conn;
+    if (!stream_usable(c, s) || c->body_paused == !!paused)
+        return;
+    c->body_paused = !!paused;
+    if (paused)
+        update_read(c);
+    else if (!c->processing)
+        schedule(c); /* deliver buffered body from the loop, not inside the caller */
+}
+
+static void h1_reset(ig_http_stream_t *s)
+{
+    struct h1s_conn *c = s->_conn;
+    if (!stream_usable(c, s))
+        return;
+    c->stream_err = IG_ECANCELED;
+    c->state = CS_CLOSING;
+    timer_set(c, TM_NONE);
+    c->busy++;
+    ig_sock_abort(c->sock, 1);
+    c->busy--;
+    if (c->dead && c->busy == 0)
+        schedule(c);
+}
+
+static const struct ig_http_stream_ops h1_stream_ops = {
+    .respond = h1_respond,
+    .write = h1_write,
+    .read_pause = h1_read_pause,
+    .reset = h1_reset,
+};
+
+/* ---- socket events --------------------------------------------------------------------------- */
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct h1s_conn *c = t->data;
+    int mode = c->timer_mode;
+    c->timer_mode = TM_NONE;
+    if (c->sock == NULL || c->state == CS_CLOSING)
+        return;
+    if (mode == TM_HEADER && c->state == CS_HEAD)
+        send_error(c, 408);
+    else if (mode == TM_IDLE && c->state == CS_HEAD)
+        conn_close(c);
+}
+
+static void on_read(ig_sock_t *sock, const char *data, size_t len)
+{
+    struct h1s_conn *c = sock->data;
+    if (c->state == CS_CLOSING || len == 0)
+        return;
+    if (ig_buf_append(&c->in, data, len) != 0) {
+        /* Reading should have been paused well before this. */
+        if (c->stream_live)
+            stream_fail(c, 413, IG_ETOOBIG);
+        else
+            send_error(c, 431);
+        return;
+    }
+    if (c->state == CS_HEAD)
+        timer_set(c, TM_HEADER);
+    process(c);
+}
+
+static void on_drain(ig_sock_t *sock)
+{
+    struct h1s_conn *c = sock->data;
+    if (!c->want_writable || !c->stream_live || c->resp_done)
+        return;
+    c->want_writable = 0;
+    if (c->stream.handler != NULL && c->stream.handler->on_writable != NULL) {
+        c->busy++;
+        c->stream.handler->on_writable(&c->stream);
+        c->busy--;
+        if (c->dead && c->busy == 0)
+            teardown(c);
+    }
+}
+
+static void on_sock_close(ig_sock_t *sock, int err)
+{
+    struct h1s_conn *c = sock->data;
+    c->sock = NULL;
+    c->sock_err = err;
+    c->state = CS_CLOSING;
+    c->dead = 1;
+    if (c->busy > 0) {
+        schedule(c);
+        return;
+    }
+    teardown(c);
+}
+
+static void teardown(struct h1s_conn *c)
+{
+    if (c->torn_down)
+        return;
+    c->torn_down = 1;
+    uv_timer_stop(&c->timer);
+    uv_timer_stop(&c->kick);
+    if (c->stream_live) {
+        ig_http_stream_t *s = &c->stream;
+        int err = c->stream_err != 0 ? c->stream_err : c->sock_err != 0 ? c->sock_err : IG_ECLOSED;
+        c->stream_live = 0;
+        if (s->handler != NULL && s->handler->on_close != NULL)
+            s->handler->on_close(s, err);
+        ig_http__stream_dispose(s);
+    }
+    ig_http__sconn_remove(c->srv, &c->super);
+    ig_buf_dispose(&c->in);
+    ig_buf_dispose(&c->head);
+    ig_buf_dispose(&c->out);
+    ig_free(c->hdrs);
+    c->hdrs = NULL;
+    uv_close((uv_handle_t *)&c->timer, handle_closed);
+    uv_close((uv_handle_t *)&c->kick, handle_closed);
+}
+
+static void h1_drain(struct ig_http_sconn *sc)
+{
+    struct h1s_conn *c = IG_CONTAINER_OF(sc, struct h1s_conn, super);
+    /* Busy connections see srv->_draining when their response starts or ends. */
+    if (c->state == CS_HEAD && c->in.len == 0)
+        conn_close(c);
+}
+
+static const struct ig_sock_ops h1_sock_ops = {
+    .on_read = on_read,
+    .on_drain = on_drain,
+    .on_close = on_sock_close,
+};
+
+void ig_h1__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre, size_t len)
+{
+    const struct ig_h1_limits *lim = &srv->config.h1_limits;
+    struct h1s_conn *c = ig_calloc(1, sizeof(*c));
+    c->srv = srv;
+    c->sock = sock;
+    c->super.drain = h1_drain;
+    ig_http__sconn_add(srv, &c->super);
+    ig_buf_init(&c->in, lim->max_request_line + lim->max_header_bytes + IN_SLACK);
+    ig_buf_init(&c->head, lim->max_request_line + lim->max_header_bytes);
+    ig_buf_init(&c->out, OUT_HEAD_MAX);
+    c->hdrs = ig_calloc(lim->max_headers, sizeof(*c->hdrs));
+    uv_timer_init(sock->loop, &c->timer);
+    uv_timer_init(sock->loop, &c->kick);
+    c->timer.data = c;
+    c->kick.data = c;
+    c->handles = 2;
+    sock->ops = &h1_sock_ops;
+    sock->data = c;
+    c->state = CS_HEAD;
+    timer_set(c, TM_IDLE);
+    if (len > 0)
+        on_read(sock, pre, len);
+}

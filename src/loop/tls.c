@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * TLS contexts for ig_sock: server contexts from PEM files with server-preference ALPN, client
+ * contexts that verify the peer (system store or a CA file) unless told not to, and a
+ * self-signed certificate generator for tests, demos and the simulator. TLS 1.2 is the floor;
+ * renegotiation is off because the memory-BIO engine in sock.c never needs it.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "loop_int.h"
+
+#define ALPN_WIRE_MAX 256
+
+/* The server's ALPN preference list in wire format, owned by the SSL_CTX through ex_data. */
+struct alpn_list {
+    size_t len;
+    unsigned char wire[ALPN_WIRE_MAX];
+};
+
+static int alpn_index = -1;
+static pthread_once_t alpn_once = PTHREAD_ONCE_INIT;
+
+static void alpn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    ig_free(ptr);
+}
+
+static void alpn_index_create(void)
+{
+    alpn_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, alpn_free);
+}
+
+static void set_err(char *err, size_t errlen, const char *what, const char *arg)
+{
+    char ssl[200] = "";
+    unsigned long e = ERR_peek_last_error();
+    if (e != 0)
+        ERR_error_string_n(e, ssl, sizeof(ssl));
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s%s%s%s%s", what, arg != NULL ? " " : "", arg != NULL ? arg : "", ssl[0] ? ": " : "",
+                 ssl);
+    ERR_clear_error();
+}
+
+/* "h2,http/1.1" -> "\x02h2\x08http/1.1". Returns 0 or IG_EINVAL. */
+static int alpn_to_wire(const char *alpn, unsigned char *out, size_t size, size_t *outlen)
+{
+    size_t n = 0;
+    const char *p = alpn;
+    while (*p != '\0') {
+        const char *end = strchr(p, ',');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (len == 0 || len > 255 || n + 1 + len > size)
+            return IG_EINVAL;
+        out[n++] = (unsigned char)len;
+        memcpy(out + n, p, len);
+        n += len;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (n == 0)
+        return IG_EINVAL;
+    *outlen = n;
+    return 0;
+}
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *arg)
+{
+    (void)arg;
+    const struct alpn_list *l = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), alpn_index);
+    unsigned char *sel = NULL;
+    if (l == NULL)
+        return SSL_TLSEXT_ERR_NOACK;
+    /* The server's list is first: its order is the preference. */
+    if (SSL_select_next_proto(&sel, outlen, l->wire, (unsigned int)l->len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK; /* no overlap: continue without ALPN */
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static SSL_CTX *ctx_new(const SSL_METHOD *method)
+{
+    SSL_CTX *ctx = SSL_CTX_new(method);
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    return ctx;
+}
+
+SSL_CTX *ig_tls_server_ctx(const char *cert_file, const char *key_file, const char *alpn, char *err, size_t errlen)
+{
+    ERR_clear_error();
+    pthread_once(&alpn_once, alpn_index_create);
+    SSL_CTX *ctx = ctx_new(TLS_server_method());
+    if (ctx == NULL) {
+        set_err(err, errlen, "SSL_CTX_new", NULL);
+        return NULL;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+        set_err(err, errlen, "cannot load certificate", cert_file);
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+        set_err(err, errlen, "cannot load private key", key_file);
+        goto fail;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        set_err(err, errlen, "private key does not match certificate", cert_file);
+        goto fail;
+    }
+    if (alpn != NULL && alpn[0] != '\0') {
+        struct alpn_list *l = ig_calloc(1, sizeof(*l));
+        if (alpn_to_wire(alpn, l->wire, sizeof(l->wire), &l->len) != 0) {
+            ig_free(l);
+            set_err(err, errlen, "invalid ALPN list", alpn);
+            goto fail;
+        }
+        if (alpn_index < 0 || SSL_CTX_set_ex_data(ctx, alpn_index, l) != 1) {
+            ig_free(l);
+            set_err(err, errlen, "SSL_CTX_set_ex_data", NULL);
+            goto fail;
+        }
+        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    }
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+SSL_CTX *ig_tls_client_ctx(const char *ca_file, int insecure, const char *alpn, char *err, size_t errlen)
+{
+    ERR_clear_error();
+    SSL_CTX *ctx = ctx_new(TLS_client_method());
+    if (ctx == NULL) {
+        set_err(err, errlen, "SSL_CTX_new", NULL);
+        return NULL;
+    }
+    if (insecure) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        int ok =
+            ca_file != NULL ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) : SSL_CTX_set_default_verify_paths(ctx);
+        if (ok != 1) {
+            set_err(err, errlen, "cannot load CA certificates", ca_file != NULL ? ca_file : "(system store)");
+            goto fail;
+        }
+    }
+    if (alpn != NULL && alpn[0] != '\0') {
+        unsigned char wire[ALPN_WIRE_MAX];
+        size_t len;
+        /* SSL_CTX_set_alpn_protos returns 0 on success, unlike most of OpenSSL. */
+        if (alpn_to_wire(alpn, wire, sizeof(wire), &len) != 0 ||
+            SSL_CTX_set_alpn_protos(ctx, wire, (unsigned int)len) != 0) {
+            set_err(err, errlen, "invalid ALPN list", alpn);
+            goto fail;
+        }
+    }
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* Writes |fn|'s PEM output to |path| created with |mode|. Returns 0 or -1. */
+static int write_pem(const char *path, mode_t mode, int (*fn)(FILE *, void *), void *obj)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd == -1)
+        return -1;
+    FILE *f = fdopen(fd, "w");
+    if (f == NULL) {
+        close(fd);
+        return -1;
+    }
+    int ok = fn(f, obj);
+    if (fclose(f) != 0)
+        ok = 0;
+    return ok == 1 ? 0 : -1;
+}
+
+static int pem_cert(FILE *f, void *x)
+{
+    return PEM_write_X509(f, x);
+}
+
+static int pem_key(FILE *f, void *k)
+{
+    return PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+}
+
+static int add_ext(X509 *x, int nid, const char *value)
+{
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+    if (ext == NULL)
+        return -1;
+    int ok = X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok == 1 ? 0 : -1;
+}
+
+int ig_tls_self_signed(const char *cn, const char *cert_path, const char *key_path)
+{
+    int rc = -1;
+    X509 *x = NULL;
+    char san[300];
+    unsigned char serial[16];
+    struct in6_addr tmp;
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    if (key == NULL || cn == NULL || strlen(cn) > 255)
+        goto out;
+    x = X509_new();
+    if (x == NULL || X509_set_version(x, X509_VERSION_3) != 1)
+        goto out;
+    if (RAND_bytes(serial, sizeof(serial)) != 1)
+        goto out;
+    serial[0] &= 0x7f; /* positive */
+    BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
+    if (bn == NULL || BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL) {
+        BN_free(bn);
+        goto out;
+    }
+    BN_free(bn);
+    if (X509_gmtime_adj(X509_getm_notBefore(x), -3600) == NULL ||
+        X509_gmtime_adj(X509_getm_notAfter(x), 365L * 24 * 3600) == NULL)
+        goto out;
+    X509_NAME *name = X509_get_subject_name(x);
+    if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0) != 1 ||
+        X509_set_issuer_name(x, name) != 1 || X509_set_pubkey(x, key) != 1)
+        goto out;
+    int is_ip = inet_pton(AF_INET, cn, &tmp) == 1 || inet_pton(AF_INET6, cn, &tmp) == 1;
+    snprintf(san, sizeof(san), "%s:%s", is_ip ? "IP" : "DNS", cn);
+    if (add_ext(x, NID_subject_alt_name, san) != 0 || add_ext(x, NID_basic_constraints, "critical,CA:FALSE") != 0 ||
+        add_ext(x, NID_ext_key_usage, "serverAuth,clientAuth") != 0 ||
+        add_ext(x, NID_subject_key_identifier, "hash") != 0)
+        goto out;
+    if (X509_sign(x, key, EVP_sha256()) == 0)
+        goto out;
+    if (write_pem(key_path, 0600, pem_key, key) != 0 || write_pem(cert_path, 0644, pem_cert, x) != 0)
+        goto out;
+    rc = 0;
+out:
+    if (rc != 0)
+        ERR_clear_error();
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return rc;
+}

@@ -1,0 +1,576 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Tests of the HTTP/2 engines (src/http/h2_*.c) over real sockets on 127.0.0.1: an ig_http_server
+ * with an echo handler, driven by the system's nghttp client (h2c prior knowledge) and by our own
+ * HTTP/2 client through ig_http_client. Covered: GET, a 1 MB POST echoed intact (both clients),
+ * 100 concurrent streams on one connection, a client RST_STREAM seen by the server, a paused
+ * reader held at the stream window, and GOAWAY on drain with the open stream finished.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <cmocka.h>
+
+#include "h2_int.h"
+#include "ig/http.h"
+#include "ig/loop.h"
+
+#define BIG (1u << 20)
+
+/* ---- environment --------------------------------------------------------------------------- */
+
+struct env {
+    uv_loop_t loop;
+    ig_http_server_t srv;
+    ig_listener_t *listener;
+    struct sockaddr_storage addr;
+    int port;
+    size_t accepts;
+    /* server-side observations */
+    int srv_closes;
+    int srv_last_err;
+    ig_http_stream_t *held;   /* /hold: head sent, body pending */
+    ig_http_stream_t *paused; /* /pause: reading paused since on_request */
+    size_t pause_got;         /* body bytes /pause received */
+    size_t pause_first;       /* length of the first on_body after resume */
+    int pause_resumed;
+    int drained;
+    SSL_CTX *srv_tls, *cli_tls; /* TLS tests only */
+};
+
+static struct env E;
+
+static void on_accept(ig_listener_t *l, int fd, void *arg)
+{
+    (void)l;
+    (void)arg;
+    E.accepts++;
+    ig_http_server_accept(&E.srv, &E.loop, fd);
+}
+
+/* ---- server handlers ----------------------------------------------------------------------- */
+
+static void srv_on_close(ig_http_stream_t *s, int err)
+{
+    E.srv_closes++;
+    E.srv_last_err = err;
+    if (s == E.held)
+        E.held = NULL;
+    if (s == E.paused)
+        E.paused = NULL;
+}
+
+static void echo_on_body(ig_http_stream_t *s, const char *data, size_t len, int end)
+{
+    int rc = ig_http_stream_write(s, data, len, end);
+    assert_true(rc == 0 || rc == IG_EAGAIN);
+    if (rc == IG_EAGAIN)
+        ig_http_stream_read_pause(s, 1);
+}
+
+static void echo_on_writable(ig_http_stream_t *s)
+{
+    ig_http_stream_read_pause(s, 0);
+}
+
+static const struct ig_http_stream_handler echo_h = {echo_on_body, echo_on_writable, srv_on_close};
+
+static void pause_on_body(ig_http_stream_t *s, const char *data, size_t len, int end)
+{
+    (void)data;
+    if (E.pause_resumed && E.pause_first == 0 && len != 0)
+        E.pause_first = len;
+    E.pause_got += len;
+    if (end) {
+        char *body = ig_pool_printf(&s->pool, "%zu", E.pause_got);
+        ig_http_stream_send(s, 200, "text/plain", body, strlen(body));
+    }
+}
+
+static const struct ig_http_stream_handler pause_h = {pause_on_body, NULL, srv_on_close};
+static const struct ig_http_stream_handler plain_h = {NULL, NULL, srv_on_close};
+
+static void on_request(ig_http_stream_t *s)
+{
+    ig_iov_t path = s->req.path;
+    assert_int_equal(s->req.version, IG_HTTP_2);
+    if (ig_iov_eq(path, IG_STRLIT("/echo"))) {
+        s->handler = &echo_h;
+        ig_http_response_t resp = {200, {NULL, 0, 0}, s->req.content_length};
+        assert_int_equal(ig_http_stream_respond(s, &resp, 0), 0);
+    } else if (ig_iov_eq(path, IG_STRLIT("/hold"))) {
+        s->handler = &plain_h;
+        ig_http_response_t resp = {200, {NULL, 0, 0}, -1};
+        assert_int_equal(ig_http_stream_respond(s, &resp, 0), 0);
+        E.held = s;
+    } else if (ig_iov_eq(path, IG_STRLIT("/pause"))) {
+        s->handler = &pause_h;
+        ig_http_stream_read_pause(s, 1);
+        E.paused = s;
+    } else {
+        /* Headers mapped: method, authority, a regular lower-case header. */
+        s->handler = &plain_h;
+        ssize_t ua = ig_http_headers_find(&s->req.headers, IG_STRLIT("user-agent"), 0);
+        assert_true(ua >= 0);
+        assert_true(s->req.authority.len > 0);
+        char *body =
+            ig_pool_printf(&s->pool, "%.*s %.*s", (int)s->req.method.len, s->req.method.base, (int)path.len, path.base);
+        ig_http_stream_send(s, 200, "text/plain", body, strlen(body));
+    }
+}
+
+/* ---- client side --------------------------------------------------------------------------- */
+
+struct creq {
+    ig_http_cstream_t *cs;
+    int status;
+    int closed;
+    int err;
+    ig_buf_t body;
+    const char *src; /* request body to send */
+    size_t src_len, sent;
+    int cancel_on_response;
+};
+
+static void pump(struct creq *r)
+{
+    while (r->sent < r->src_len) {
+        size_t n = IG_MIN((size_t)65536, r->src_len - r->sent);
+        int end = r->sent + n == r->src_len;
+        int rc = ig_http_cstream_write(r->cs, r->src + r->sent, n, end);
+        assert_true(rc == 0 || rc == IG_EAGAIN);
+        r->sent += n;
+        if (rc == IG_EAGAIN)
+            return;
+    }
+}
+
+static void c_on_response(ig_http_cstream_t *cs, const ig_http_response_t *resp)
+{
+    struct creq *r = cs->data;
+    r->status = resp->status;
+    if (r->cancel_on_response)
+        ig_http_cstream_cancel(cs);
+}
+
+static void c_on_body(ig_http_cstream_t *cs, const char *data, size_t len, int end)
+{
+    struct creq *r = cs->data;
+    (void)end;
+    assert_int_equal(ig_buf_append(&r->body, data, len), 0);
+}
+
+static void c_on_writable(ig_http_cstream_t *cs)
+{
+    pump(cs->data);
+}
+
+static void c_on_close(ig_http_cstream_t *cs, int err)
+{
+    struct creq *r = cs->data;
+    r->closed = 1;
+    r->err = err;
+    r->cs = NULL;
+}
+
+static const struct ig_http_cstream_handler client_h = {c_on_response, c_on_body, c_on_writable, c_on_close};
+
+static ig_http_client_t *new_client(void)
+{
+    struct ig_http_client_config cfg = {0};
+    cfg.addr = E.addr;
+    cfg.version = IG_HTTP_2;
+    cfg.ssl_ctx = E.cli_tls;
+    cfg.sni = E.cli_tls != NULL ? "localhost" : NULL;
+    return ig_http_client_create(&E.loop, &cfg);
+}
+
+static void start(ig_http_client_t *c, struct creq *r, const char *method, const char *path, const char *body,
+                  size_t len)
+{
+    ig_http_header_t hd[] = {{IG_STRLIT("User-Agent"), IG_STRLIT("ig-test")},
+                             {IG_STRLIT("Connection"), IG_STRLIT("keep-alive")}};
+    ig_http_request_t req = {0};
+    req.method = ig_iov_cstr(method);
+    req.path = ig_iov_cstr(path);
+    req.authority = IG_STRLIT("127.0.0.1");
+    req.version = IG_HTTP_2;
+    req.headers = (ig_http_headers_t){hd, 2, 2};
+    req.content_length = body != NULL ? (int64_t)len : -1;
+    ig_buf_init(&r->body, 8u << 20);
+    r->src = body;
+    r->src_len = len;
+    r->cs = ig_http_client_request(c, &req, body == NULL, &client_h, r);
+    if (body != NULL)
+        pump(r);
+}
+
+/* ---- loop helpers -------------------------------------------------------------------------- */
+
+static void tick_cb(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* Runs the loop until *flag becomes nonzero or |ms| pass; returns the flag. */
+static int run_until(const int *flag, uint64_t ms)
+{
+    uv_timer_t tick;
+    uv_timer_init(&E.loop, &tick);
+    uv_timer_start(&tick, tick_cb, 10, 10);
+    uint64_t deadline = ig_time_ns() + ms * 1000000u;
+    while (!*flag && ig_time_ns() < deadline)
+        uv_run(&E.loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(&E.loop, UV_RUN_NOWAIT);
+    return *flag;
+}
+
+static void run_for(uint64_t ms)
+{
+    int never = 0;
+    run_until(&never, ms);
+}
+
+static int setup_with(SSL_CTX *srv_tls, SSL_CTX *cli_tls)
+{
+    memset(&E, 0, sizeof(E));
+    E.srv_tls = srv_tls;
+    E.cli_tls = cli_tls;
+    assert_int_equal(uv_loop_init(&E.loop), 0);
+    struct ig_http_server_config cfg = {0};
+    cfg.ssl_ctx = srv_tls;
+    ig_http_server_init(&E.srv, &cfg);
+    E.srv.on_request = on_request;
+    assert_int_equal(ig_addr_parse("127.0.0.1:0", &E.addr), 0);
+    assert_int_equal(ig_listener_open(&E.loop, (struct sockaddr *)&E.addr, on_accept, NULL, &E.listener), 0);
+    assert_int_equal(ig_listener_addr(E.listener, &E.addr), 0);
+    E.port = ntohs(((struct sockaddr_in *)&E.addr)->sin_port);
+    return 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return setup_with(NULL, NULL);
+}
+
+static int setup_tls(void **state)
+{
+    char err[256], cert[] = "/tmp/ig_h2_cert_XXXXXX", key[64];
+    int fd = mkstemp(cert);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(key, sizeof(key), "%s.key", cert);
+    assert_int_equal(ig_tls_self_signed("localhost", cert, key), 0);
+    SSL_CTX *srv_tls = ig_tls_server_ctx(cert, key, "h2,http/1.1", err, sizeof(err));
+    assert_non_null(srv_tls);
+    SSL_CTX *cli_tls = ig_tls_client_ctx(NULL, 1, "h2", err, sizeof(err));
+    assert_non_null(cli_tls);
+    unlink(cert);
+    unlink(key);
+    (void)state;
+    return setup_with(srv_tls, cli_tls);
+}
+
+static void on_drained(ig_http_server_t *srv)
+{
+    (void)srv;
+    E.drained = 1;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (!E.drained)
+        ig_http_server_drain(&E.srv, on_drained);
+    run_until(&E.drained, 3000);
+    assert_true(E.drained);
+    ig_listener_close(E.listener);
+    uv_run(&E.loop, UV_RUN_DEFAULT);
+    uv_walk(&E.loop, close_walk, NULL);
+    uv_run(&E.loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&E.loop), 0);
+    SSL_CTX_free(E.srv_tls);
+    SSL_CTX_free(E.cli_tls);
+    return 0;
+}
+
+/* ---- nghttp ------------------------------------------------------------------------------- */
+
+struct child {
+    uv_process_t proc;
+    int exited;
+    int64_t status;
+};
+
+static void child_exit(uv_process_t *p, int64_t status, int sig)
+{
+    struct child *ch = p->data;
+    (void)sig;
+    ch->exited = 1;
+    ch->status = status;
+    uv_close((uv_handle_t *)p, NULL);
+}
+
+/* Runs nghttp with |args| (NULL-terminated, after the program name), stdout into |out_path|. */
+static int64_t run_nghttp(const char **args, const char *out_path)
+{
+    const char *argv[16] = {"nghttp"};
+    size_t n = 1;
+    while (*args != NULL && n < 15)
+        argv[n++] = *args++;
+    argv[n] = NULL;
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    uv_stdio_container_t stdio[3] = {{UV_IGNORE, {0}}, {UV_INHERIT_FD, {.fd = fd}}, {UV_INHERIT_FD, {.fd = 2}}};
+    struct child ch = {0};
+    uv_process_options_t o = {0};
+    o.file = "nghttp";
+    o.args = (char **)argv;
+    o.exit_cb = child_exit;
+    o.stdio_count = 3;
+    o.stdio = stdio;
+    ch.proc.data = &ch;
+    int rc = uv_spawn(&E.loop, &ch.proc, &o);
+    close(fd);
+    if (rc != 0) {
+        fprintf(stderr, "nghttp not runnable: %s\n", uv_strerror(rc));
+        return -1;
+    }
+    if (!run_until(&ch.exited, 10000)) {
+        uv_process_kill(&ch.proc, SIGKILL);
+        run_until(&ch.exited, 1000);
+        return -1;
+    }
+    return ch.status;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = malloc((size_t)n + 1);
+    assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static char *make_body(size_t len)
+{
+    char *p = malloc(len);
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (char)('a' + x % 26);
+    }
+    return p;
+}
+
+static void test_nghttp_get_and_post(void **state)
+{
+    (void)state;
+    char url[128], in_path[] = "/tmp/ig_h2_in_XXXXXX", out_path[64];
+    int fd = mkstemp(in_path);
+    assert_true(fd >= 0);
+    char *body = make_body(BIG);
+    assert_int_equal(write(fd, body, BIG), (ssize_t)BIG);
+    close(fd);
+    snprintf(out_path, sizeof(out_path), "%s.out", in_path);
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hello?x=1", E.port);
+    const char *get[] = {url, NULL};
+    assert_int_equal(run_nghttp(get, out_path), 0);
+    size_t len;
+    char *got = read_file(out_path, &len);
+    assert_int_equal(len, strlen("GET /hello?x=1"));
+    assert_memory_equal(got, "GET /hello?x=1", len);
+    free(got);
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", E.port);
+    const char *post[] = {"-d", in_path, url, NULL};
+    assert_int_equal(run_nghttp(post, out_path), 0);
+    got = read_file(out_path, &len);
+    assert_int_equal(len, BIG);
+    assert_memory_equal(got, body, BIG);
+    free(got);
+    unlink(in_path);
+    unlink(out_path);
+    free(body);
+    assert_int_equal(E.srv_closes, 2);
+    assert_int_equal(E.srv_last_err, 0);
+}
+
+static void test_client_get_post(void **state)
+{
+    (void)state;
+    ig_http_client_t *c = new_client();
+    struct creq get = {0}, post = {0};
+    start(c, &get, "GET", "/hello", NULL, 0);
+    assert_true(run_until(&get.closed, 5000));
+    assert_int_equal(get.err, 0);
+    assert_int_equal(get.status, 200);
+    assert_int_equal(get.body.len, strlen("GET /hello"));
+    assert_memory_equal(ig_buf_data(&get.body), "GET /hello", get.body.len);
+
+    char *body = make_body(BIG);
+    start(c, &post, "POST", "/echo", body, BIG);
+    assert_true(run_until(&post.closed, 5000));
+    assert_int_equal(post.err, 0);
+    assert_int_equal(post.status, 200);
+    assert_int_equal(post.body.len, BIG);
+    assert_memory_equal(ig_buf_data(&post.body), body, BIG);
+    assert_int_equal(E.accepts, 1); /* both on one connection */
+    assert_true(E.srv_closes == 2);
+    ig_buf_dispose(&get.body);
+    ig_buf_dispose(&post.body);
+    free(body);
+    ig_http_client_destroy(c);
+}
+
+static void test_client_100_concurrent(void **state)
+{
+    (void)state;
+    enum { N = 100 };
+    ig_http_client_t *c = new_client();
+    struct creq *r = calloc(N, sizeof(*r));
+    char paths[N][32];
+    for (int i = 0; i < N; i++) {
+        snprintf(paths[i], sizeof(paths[i]), "/r%d", i);
+        start(c, &r[i], "GET", paths[i], NULL, 0);
+    }
+    int all = 0;
+    uint64_t deadline = ig_time_ns() + 5000000000u;
+    while (!all && ig_time_ns() < deadline) {
+        run_for(5);
+        all = 1;
+        for (int i = 0; i < N; i++)
+            all &= r[i].closed;
+    }
+    assert_true(all);
+    for (int i = 0; i < N; i++) {
+        char want[40];
+        snprintf(want, sizeof(want), "GET /r%d", i);
+        assert_int_equal(r[i].err, 0);
+        assert_int_equal(r[i].status, 200);
+        assert_int_equal(r[i].body.len, strlen(want));
+        assert_memory_equal(ig_buf_data(&r[i].body), want, strlen(want));
+        ig_buf_dispose(&r[i].body);
+    }
+    assert_int_equal(E.accepts, 1);
+    assert_int_equal(E.srv_closes, N);
+    free(r);
+    ig_http_client_destroy(c);
+}
+
+static void test_client_rst_stream(void **state)
+{
+    (void)state;
+    ig_http_client_t *c = new_client();
+    struct creq r = {0};
+    r.cancel_on_response = 1;
+    start(c, &r, "GET", "/hold", NULL, 0);
+    assert_true(run_until(&r.closed, 5000));
+    assert_int_equal(r.err, IG_ECANCELED);
+    assert_int_equal(r.status, 200);
+    assert_true(run_until(&E.srv_closes, 5000));
+    assert_int_equal(E.srv_closes, 1);
+    assert_int_equal(E.srv_last_err, IG_ERESET);
+    assert_null(E.held);
+    ig_buf_dispose(&r.body);
+    ig_http_client_destroy(c);
+}
+
+static void test_paused_reader_window(void **state)
+{
+    (void)state;
+    enum { TOTAL = 4u << 20 };
+    ig_http_client_t *c = new_client();
+    struct creq r = {0};
+    char *body = make_body(TOTAL);
+    start(c, &r, "POST", "/pause", body, TOTAL);
+    run_for(300);
+    /* Paused: nothing delivered, the client stopped at the stream window. */
+    assert_non_null(E.paused);
+    assert_int_equal(E.pause_got, 0);
+    assert_true(r.sent < TOTAL);
+    E.pause_resumed = 1;
+    ig_http_stream_read_pause(E.paused, 0);
+    assert_true(run_until(&r.closed, 5000));
+    /* The first delivery after resuming is what was held: at most one stream window. */
+    assert_true(E.pause_first >= 65535);
+    assert_true(E.pause_first <= IG_H2_STREAM_WINDOW);
+    assert_int_equal(r.err, 0);
+    char want[32];
+    snprintf(want, sizeof(want), "%u", (unsigned)TOTAL);
+    assert_int_equal(r.body.len, strlen(want));
+    assert_memory_equal(ig_buf_data(&r.body), want, strlen(want));
+    ig_buf_dispose(&r.body);
+    free(body);
+    ig_http_client_destroy(c);
+}
+
+static void test_goaway_on_drain(void **state)
+{
+    (void)state;
+    ig_http_client_t *c = new_client();
+    struct creq held = {0}, late = {0};
+    start(c, &held, "GET", "/hold", NULL, 0);
+    assert_true(run_until(&held.status, 5000));
+    assert_non_null(E.held);
+
+    ig_http_server_drain(&E.srv, on_drained);
+    run_for(100);
+    /* GOAWAY received: the open stream goes on, the connection takes no new stream. */
+    assert_false(held.closed);
+    assert_false(E.drained);
+    start(c, &late, "GET", "/late", NULL, 0);
+    assert_true(run_until(&late.closed, 5000));
+    assert_int_not_equal(late.err, 0);
+
+    assert_int_equal(ig_http_stream_write(E.held, "done", 4, 1), 0);
+    assert_true(run_until(&held.closed, 5000));
+    assert_int_equal(held.err, 0);
+    assert_int_equal(held.body.len, 4);
+    assert_memory_equal(ig_buf_data(&held.body), "done", 4);
+    assert_true(run_until(&E.drained, 3000));
+    assert_int_equal(ig_http_server_connections(&E.srv), 0);
+    ig_buf_dispose(&held.body);
+    ig_buf_dispose(&late.body);
+    ig_http_client_destroy(c);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_nghttp_get_and_post, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_get_post, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_get_post, setup_tls, teardown),
+        cmocka_unit_test_setup_teardown(test_client_100_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_rst_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_paused_reader_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_goaway_on_drain, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

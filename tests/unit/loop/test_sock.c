@@ -1,0 +1,521 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests for listeners and ig_sock over plain TCP on 127.0.0.1 ephemeral ports: echo, write
+ * batching and back-pressure (IG_ETOOBIG at max_pending, on_drain after the reader resumes),
+ * closing from inside on_read, abort with RST, connect failures, addresses. Every test runs its
+ * own loop with a guard timer so that a hang fails instead of blocking.
+ */
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "ig/loop.h"
+
+#define GUARD_MS 5000
+
+static uv_loop_t loop;
+static uv_timer_t guard;
+
+static void on_guard(uv_timer_t *t)
+{
+    (void)t;
+    fail_msg("test did not finish within %d ms", GUARD_MS);
+}
+
+static void loop_begin(void)
+{
+    assert_int_equal(uv_loop_init(&loop), 0);
+    uv_timer_init(&loop, &guard);
+    uv_timer_start(&guard, on_guard, GUARD_MS, 0);
+    uv_unref((uv_handle_t *)&guard);
+}
+
+/* Runs until every socket and listener is closed, then checks nothing was left open. */
+static void loop_end(void)
+{
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&guard, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void listen_any(ig_accept_cb cb, void *arg, ig_listener_t **l, struct sockaddr_storage *addr)
+{
+    struct sockaddr_storage any;
+    assert_int_equal(ig_addr_parse("127.0.0.1:0", &any), 0);
+    assert_int_equal(ig_listener_open(&loop, (struct sockaddr *)&any, cb, arg, l), 0);
+    assert_int_equal(ig_listener_addr(*l, addr), 0);
+    assert_int_not_equal(((struct sockaddr_in *)addr)->sin_port, 0);
+}
+
+/* ---- echo ------------------------------------------------------------------------------------ */
+
+struct echo_state {
+    ig_listener_t *listener;
+    ig_sock_t *server;
+    int server_closed, server_close_err;
+    int client_connected, client_closed, client_close_err;
+    char got[200000];
+    size_t got_len;
+    size_t expect_len;
+    int nodelay;
+};
+
+static void srv_read(ig_sock_t *s, const char *data, size_t len)
+{
+    assert_int_equal(ig_sock_write(s, data, len), 0);
+}
+
+static void srv_close(ig_sock_t *s, int err)
+{
+    struct echo_state *st = s->data;
+    st->server_closed++;
+    st->server_close_err = err;
+}
+
+static const struct ig_sock_ops echo_srv_ops = {.on_read = srv_read, .on_close = srv_close};
+
+static void echo_accept(ig_listener_t *l, int fd, void *arg)
+{
+    struct echo_state *st = arg;
+    int one = 0;
+    socklen_t olen = sizeof(one);
+    getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, &olen);
+    st->nodelay = one;
+    st->server = ig_sock_accept(&loop, fd, NULL, &echo_srv_ops, st);
+    assert_non_null(st->server);
+    ig_listener_close(l);
+}
+
+static void cli_connect(ig_sock_t *s, int status)
+{
+    struct echo_state *st = s->data;
+    assert_int_equal(status, 0);
+    st->client_connected++;
+    /* Many small writes: batched into few syscalls, delivered in order. */
+    char chunk[1000];
+    for (size_t off = 0; off < st->expect_len; off += sizeof(chunk)) {
+        for (size_t i = 0; i < sizeof(chunk); i++)
+            chunk[i] = (char)((off + i) * 7);
+        assert_int_equal(ig_sock_write(s, chunk, sizeof(chunk)), 0);
+    }
+    struct sockaddr_storage peer, local;
+    char a[64], b[64];
+    assert_int_equal(ig_sock_peer(s, &peer), 0);
+    assert_int_equal(ig_sock_local(s, &local), 0);
+    assert_string_not_equal(ig_addr_format((struct sockaddr *)&peer, a, sizeof(a)),
+                            ig_addr_format((struct sockaddr *)&local, b, sizeof(b)));
+    assert_int_equal(strncmp(a, "127.0.0.1:", 10), 0);
+    assert_false(ig_sock_is_tls(s));
+    assert_int_equal(ig_sock_alpn(s).len, 0);
+}
+
+static void cli_read(ig_sock_t *s, const char *data, size_t len)
+{
+    struct echo_state *st = s->data;
+    assert_true(st->got_len + len <= sizeof(st->got));
+    memcpy(st->got + st->got_len, data, len);
+    st->got_len += len;
+    if (st->got_len == st->expect_len)
+        ig_sock_close(s);
+}
+
+static void cli_close(ig_sock_t *s, int err)
+{
+    struct echo_state *st = s->data;
+    st->client_closed++;
+    st->client_close_err = err;
+}
+
+static const struct ig_sock_ops echo_cli_ops = {.on_connect = cli_connect, .on_read = cli_read, .on_close = cli_close};
+
+static void test_echo(void **state)
+{
+    (void)state;
+    static struct echo_state st;
+    struct sockaddr_storage addr;
+    memset(&st, 0, sizeof(st));
+    st.expect_len = 150000;
+    loop_begin();
+    listen_any(echo_accept, &st, &st.listener, &addr);
+    ig_sock_t *c = ig_sock_connect(&loop, (struct sockaddr *)&addr, NULL, &echo_cli_ops, &st);
+    assert_non_null(c);
+    loop_end();
+    assert_int_equal(st.client_connected, 1);
+    assert_int_equal(st.client_closed, 1);
+    assert_int_equal(st.client_close_err, 0);
+    assert_int_equal(st.server_closed, 1);
+    assert_int_equal(st.server_close_err, IG_ECLOSED);
+    assert_int_equal(st.nodelay, 1);
+    assert_int_equal(st.got_len, st.expect_len);
+    for (size_t i = 0; i < st.expect_len; i++) {
+        if (st.got[i] != (char)(i * 7))
+            fail_msg("byte %zu differs", i);
+    }
+}
+
+/* ---- back-pressure --------------------------------------------------------------------------- */
+
+#define BP_MAX   (64 * 1024)
+#define BP_LOW   (16 * 1024)
+#define BP_CHUNK 8192
+
+struct bp_state {
+    int raw_fd;
+    ig_sock_t *client, *server;
+    uv_timer_t pump;
+    int toobig_seen;
+    int drained;
+    size_t written, received;
+    int client_closed, server_closed, client_err, server_err;
+    int pump_ticks;
+};
+
+static void bp_srv_read(ig_sock_t *s, const char *data, size_t len)
+{
+    struct bp_state *st = s->data;
+    (void)data;
+    st->received += len;
+}
+
+static void bp_srv_close(ig_sock_t *s, int err)
+{
+    struct bp_state *st = s->data;
+    st->server_closed++;
+    st->server_err = err;
+}
+
+static const struct ig_sock_ops bp_srv_ops = {.on_read = bp_srv_read, .on_close = bp_srv_close};
+
+static void bp_accept(ig_listener_t *l, int fd, void *arg)
+{
+    struct bp_state *st = arg;
+    st->raw_fd = fd; /* not read yet: the client's output backs up */
+    ig_listener_close(l);
+}
+
+/* Writes until the socket refuses; the kernel buffers fill first, then max_pending. */
+static void bp_pump(uv_timer_t *t)
+{
+    struct bp_state *st = t->data;
+    char chunk[BP_CHUNK];
+    memset(chunk, 'p', sizeof(chunk));
+    st->pump_ticks++;
+    for (;;) {
+        size_t before = ig_sock_pending(st->client);
+        int r = ig_sock_write(st->client, chunk, sizeof(chunk));
+        if (r == IG_ETOOBIG) {
+            assert_int_equal(ig_sock_pending(st->client), before); /* nothing queued */
+            assert_true(before + sizeof(chunk) > BP_MAX);
+            st->toobig_seen = 1;
+            uv_timer_stop(t);
+            /* Now let the peer read: wrap the raw fd. */
+            st->server = ig_sock_accept(&loop, st->raw_fd, NULL, &bp_srv_ops, st);
+            return;
+        }
+        assert_int_equal(r, 0);
+        st->written += sizeof(chunk);
+        assert_true(ig_sock_pending(st->client) <= BP_MAX);
+        if (ig_sock_pending(st->client) > BP_MAX / 2)
+            return; /* let the loop flush, then continue */
+    }
+}
+
+static void bp_cli_connect(ig_sock_t *s, int status)
+{
+    struct bp_state *st = s->data;
+    assert_int_equal(status, 0);
+    uv_timer_start(&st->pump, bp_pump, 0, 1);
+}
+
+static void bp_cli_drain(ig_sock_t *s)
+{
+    struct bp_state *st = s->data;
+    if (!st->toobig_seen)
+        return; /* drains while the kernel still takes data */
+    assert_true(ig_sock_pending(s) <= BP_LOW);
+    st->drained++;
+    ig_sock_close(s);
+}
+
+static void bp_cli_close(ig_sock_t *s, int err)
+{
+    struct bp_state *st = s->data;
+    st->client_closed++;
+    st->client_err = err;
+    uv_close((uv_handle_t *)&st->pump, NULL);
+}
+
+static void bp_noread(ig_sock_t *s, const char *data, size_t len)
+{
+    (void)s;
+    (void)data;
+    (void)len;
+}
+
+static const struct ig_sock_ops bp_cli_ops = {
+    .on_connect = bp_cli_connect, .on_read = bp_noread, .on_drain = bp_cli_drain, .on_close = bp_cli_close};
+
+static void test_backpressure(void **state)
+{
+    (void)state;
+    static struct bp_state st;
+    struct sockaddr_storage addr;
+    ig_listener_t *l;
+    memset(&st, 0, sizeof(st));
+    st.raw_fd = -1;
+    loop_begin();
+    uv_timer_init(&loop, &st.pump);
+    st.pump.data = &st;
+    listen_any(bp_accept, &st, &l, &addr);
+    struct ig_sock_config cfg = {.max_pending = BP_MAX, .low_water = BP_LOW};
+    st.client = ig_sock_connect(&loop, (struct sockaddr *)&addr, &cfg, &bp_cli_ops, &st);
+    loop_end();
+    assert_int_equal(st.toobig_seen, 1);
+    assert_int_equal(st.drained, 1);
+    assert_int_equal(st.client_closed, 1);
+    assert_int_equal(st.client_err, 0);
+    assert_int_equal(st.server_closed, 1);
+    assert_int_equal(st.server_err, IG_ECLOSED);
+    /* Everything accepted by ig_sock_write arrived, nothing more. */
+    assert_true(st.written > BP_MAX);
+    assert_int_equal(st.received, st.written);
+}
+
+/* ---- close from inside on_read, abort -------------------------------------------------------- */
+
+struct cr_state {
+    int server_closed, server_err, client_closed, client_err;
+    int after_close_write;
+    char reply[64];
+    size_t reply_len;
+    int abort_mode;
+};
+
+static void cr_srv_read(ig_sock_t *s, const char *data, size_t len)
+{
+    struct cr_state *st = s->data;
+    (void)data;
+    (void)len;
+    if (st->abort_mode) {
+        ig_sock_write(s, "dropped", 7);
+        ig_sock_abort(s, 1);
+        ig_sock_abort(s, 1); /* idempotent */
+        return;
+    }
+    assert_int_equal(ig_sock_write(s, "bye", 3), 0);
+    ig_sock_close(s);
+    ig_sock_close(s); /* idempotent */
+    st->after_close_write = ig_sock_write(s, "x", 1);
+}
+
+static void cr_srv_close(ig_sock_t *s, int err)
+{
+    struct cr_state *st = s->data;
+    st->server_closed++;
+    st->server_err = err;
+}
+
+static const struct ig_sock_ops cr_srv_ops = {.on_read = cr_srv_read, .on_close = cr_srv_close};
+
+static void cr_accept(ig_listener_t *l, int fd, void *arg)
+{
+    ig_sock_accept(&loop, fd, NULL, &cr_srv_ops, arg);
+    ig_listener_close(l);
+}
+
+static void cr_cli_connect(ig_sock_t *s, int status)
+{
+    assert_int_equal(status, 0);
+    assert_int_equal(ig_sock_write(s, "hello", 5), 0);
+}
+
+static void cr_cli_read(ig_sock_t *s, const char *data, size_t len)
+{
+    struct cr_state *st = s->data;
+    assert_true(st->reply_len + len <= sizeof(st->reply));
+    memcpy(st->reply + st->reply_len, data, len);
+    st->reply_len += len;
+}
+
+static void cr_cli_close(ig_sock_t *s, int err)
+{
+    struct cr_state *st = s->data;
+    st->client_closed++;
+    st->client_err = err;
+}
+
+static const struct ig_sock_ops cr_cli_ops = {
+    .on_connect = cr_cli_connect, .on_read = cr_cli_read, .on_close = cr_cli_close};
+
+static void run_cr(struct cr_state *st)
+{
+    struct sockaddr_storage addr;
+    ig_listener_t *l;
+    loop_begin();
+    listen_any(cr_accept, st, &l, &addr);
+    ig_sock_connect(&loop, (struct sockaddr *)&addr, NULL, &cr_cli_ops, st);
+    loop_end();
+}
+
+static void test_close_in_on_read(void **state)
+{
+    (void)state;
+    struct cr_state st;
+    memset(&st, 0, sizeof(st));
+    run_cr(&st);
+    assert_int_equal(st.server_closed, 1);
+    assert_int_equal(st.server_err, 0);
+    assert_int_equal(st.after_close_write, IG_ECLOSED);
+    assert_int_equal(st.client_closed, 1);
+    assert_int_equal(st.client_err, IG_ECLOSED);
+    assert_int_equal(st.reply_len, 3);
+    assert_memory_equal(st.reply, "bye", 3);
+}
+
+static void test_abort_rst(void **state)
+{
+    (void)state;
+    struct cr_state st;
+    memset(&st, 0, sizeof(st));
+    st.abort_mode = 1;
+    run_cr(&st);
+    assert_int_equal(st.server_closed, 1);
+    assert_int_equal(st.server_err, IG_ECANCELED);
+    assert_int_equal(st.client_closed, 1);
+    assert_int_equal(st.client_err, IG_ERESET);
+    assert_int_equal(st.reply_len, 0); /* pending output was dropped */
+}
+
+/* ---- connect failures ------------------------------------------------------------------------ */
+
+struct cf_state {
+    int connects, connect_status, closes, close_err, order_ok;
+};
+
+static void cf_connect(ig_sock_t *s, int status)
+{
+    struct cf_state *st = s->data;
+    st->connects++;
+    st->connect_status = status;
+    ig_sock_close(s); /* no effect on a failed socket, must not double-report */
+}
+
+static void cf_read(ig_sock_t *s, const char *d, size_t n)
+{
+    (void)s;
+    (void)d;
+    (void)n;
+    fail_msg("unexpected read");
+}
+
+static void cf_close(ig_sock_t *s, int err)
+{
+    struct cf_state *st = s->data;
+    st->order_ok = st->connects == 1;
+    st->closes++;
+    st->close_err = err;
+}
+
+static const struct ig_sock_ops cf_ops = {.on_connect = cf_connect, .on_read = cf_read, .on_close = cf_close};
+
+static void test_connect_refused(void **state)
+{
+    (void)state;
+    struct cf_state st;
+    struct sockaddr_storage addr;
+    ig_listener_t *l;
+    memset(&st, 0, sizeof(st));
+    loop_begin();
+    /* A port that was just free: bind, learn it, close. */
+    listen_any(NULL, NULL, &l, &addr);
+    ig_listener_close(l);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ig_sock_t *s = ig_sock_connect(&loop, (struct sockaddr *)&addr, NULL, &cf_ops, &st);
+    assert_non_null(s);
+    assert_int_equal(st.connects, 0); /* reported from the loop, never from inside connect */
+    loop_end();
+    assert_int_equal(st.connects, 1);
+    assert_int_equal(st.connect_status, IG_ECONNECT);
+    assert_int_equal(st.closes, 1);
+    assert_int_equal(st.close_err, IG_ECONNECT);
+    assert_true(st.order_ok);
+}
+
+static void test_connect_bad_address(void **state)
+{
+    (void)state;
+    struct cf_state st;
+    struct sockaddr_storage addr;
+    memset(&st, 0, sizeof(st));
+    memset(&addr, 0, sizeof(addr));
+    addr.ss_family = AF_UNIX; /* not TCP: uv_tcp_connect fails synchronously */
+    loop_begin();
+    ig_sock_t *s = ig_sock_connect(&loop, (struct sockaddr *)&addr, NULL, &cf_ops, &st);
+    assert_non_null(s);
+    assert_int_equal(st.connects, 0);
+    loop_end();
+    assert_int_equal(st.connects, 1);
+    assert_int_equal(st.connect_status, IG_ECONNECT);
+    assert_int_equal(st.closes, 1);
+}
+
+static void test_abort_while_connecting(void **state)
+{
+    (void)state;
+    struct cf_state st;
+    struct sockaddr_storage addr;
+    ig_listener_t *l;
+    memset(&st, 0, sizeof(st));
+    loop_begin();
+    listen_any(NULL, NULL, &l, &addr);
+    ig_sock_t *s = ig_sock_connect(&loop, (struct sockaddr *)&addr, NULL, &cf_ops, &st);
+    ig_sock_abort(s, 0);
+    ig_listener_close(l);
+    loop_end();
+    assert_int_equal(st.connects, 0);
+    assert_int_equal(st.closes, 1);
+    assert_int_equal(st.close_err, IG_ECANCELED);
+}
+
+/* ---- listener address in use without SO_REUSEPORT on the other socket ----------------------- */
+
+static void test_listener_addrinuse(void **state)
+{
+    (void)state;
+    struct sockaddr_storage addr;
+    ig_listener_t *a, *b;
+    loop_begin();
+    listen_any(NULL, NULL, &a, &addr);
+    /* Same address with SO_REUSEPORT on both: allowed (one per worker). */
+    assert_int_equal(ig_listener_open(&loop, (struct sockaddr *)&addr, NULL, NULL, &b), 0);
+    ig_listener_close(b);
+    /* A plain socket without SO_REUSEPORT on the same port conflicts. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(struct sockaddr_in)), -1);
+    assert_int_equal(errno, EADDRINUSE);
+    close(fd);
+    ig_listener_close(a);
+    loop_end();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_echo),
+        cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_close_in_on_read),
+        cmocka_unit_test(test_abort_rst),
+        cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_connect_bad_address),
+        cmocka_unit_test(test_abort_while_connecting),
+        cmocka_unit_test(test_listener_addrinuse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
