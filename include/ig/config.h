@@ -9,7 +9,7 @@
  * The snapshot is shaped for the proxy's hot path: service and named-backend references are
  * resolved to pointers at load time (a service backend carries its endpoint list), regexes are
  * compiled once (POSIX <regex.h>, REG_EXTENDED: PCRE2 is not available), and every listener owns a
- * route table pre-sorted by Gateway API precedence, so ig_config_route_match is one pass with no
+ * route table pre-sorted by Gateway API precedence, so ig_config_match_route is one pass with no
  * allocation. Strings are ig_iov_t slices into the arena and are also NUL-terminated.
  *
  * Errors are "<file>:<line>:<col>: <key path>: <message>" (1-based, from libyaml marks), for
@@ -27,8 +27,8 @@
 #include "ig/core.h"
 
 /** Largest configuration file accepted, and largest PEM file read for a TLS setting. */
-#define IG_CONFIG_MAX_FILE  (16u << 20)
-#define IG_CONFIG_MAX_PEM   (1u << 20)
+#define IG_CONFIG_MAX_FILE (16u << 20)
+#define IG_CONFIG_MAX_PEM  (1u << 20)
 /** At most this many errors are reported by one load (one per line in the caller's buffer). */
 #define IG_CONFIG_MAX_ERRORS 10
 
@@ -160,11 +160,7 @@ struct ig_cfg_retry {
     size_t n_codes;
 };
 
-enum ig_cfg_rate_limit_type {
-    IG_CFG_RATE_LIMIT_REQUESTS = 0,
-    IG_CFG_RATE_LIMIT_TOKENS,
-    IG_CFG_RATE_LIMIT_TYPE_COUNT
-};
+enum ig_cfg_rate_limit_type { IG_CFG_RATE_LIMIT_REQUESTS = 0, IG_CFG_RATE_LIMIT_TOKENS, IG_CFG_RATE_LIMIT_TYPE_COUNT };
 /** A gateway-wide token bucket. */
 struct ig_cfg_rate_limit {
     uint64_t max_tokens;
@@ -212,11 +208,11 @@ struct ig_cfg_backend;
 /** Where a route backend or an endpoint picker points; references are resolved at load time. */
 struct ig_cfg_target {
     enum ig_cfg_target_kind kind;
-    struct ig_cfg_hostport host;                     /* HOST */
-    const struct ig_cfg_service *service;            /* SERVICE */
-    const struct ig_cfg_service_port *service_port;  /* SERVICE: the referenced port and its endpoints */
-    uint16_t port;                                   /* SERVICE: the service port as written */
-    const struct ig_cfg_backend *backend;            /* BACKEND */
+    struct ig_cfg_hostport host;                    /* HOST */
+    const struct ig_cfg_service *service;           /* SERVICE */
+    const struct ig_cfg_service_port *service_port; /* SERVICE: the referenced port and its endpoints */
+    uint16_t port;                                  /* SERVICE: the service port as written */
+    const struct ig_cfg_backend *backend;           /* BACKEND */
 };
 
 enum ig_cfg_destination_mode {
@@ -288,7 +284,7 @@ struct ig_cfg_service {
     ig_iov_t name;
     ig_iov_t ns;
     ig_iov_t hostname;
-    ig_iov_t key; /* "<namespace>/<hostname>", what route backends reference */
+    ig_iov_t key;   /* "<namespace>/<hostname>", what route backends reference */
     ig_iov_t *vips; /* "<network>/<ip>" as written */
     size_t n_vips;
     struct ig_cfg_service_port *ports;
@@ -338,18 +334,9 @@ struct ig_cfg_route {
     const struct ig_cfg_listener *listener;
 };
 
-enum ig_cfg_protocol {
-    IG_CFG_PROTO_HTTP = 0,
-    IG_CFG_PROTO_HTTPS,
-    IG_CFG_PROTO_COUNT
-};
+enum ig_cfg_protocol { IG_CFG_PROTO_HTTP = 0, IG_CFG_PROTO_HTTPS, IG_CFG_PROTO_COUNT };
 
-enum ig_cfg_tls_version {
-    IG_CFG_TLS_DEFAULT = 0,
-    IG_CFG_TLS_1_2,
-    IG_CFG_TLS_1_3,
-    IG_CFG_TLS_VERSION_COUNT
-};
+enum ig_cfg_tls_version { IG_CFG_TLS_DEFAULT = 0, IG_CFG_TLS_1_2, IG_CFG_TLS_1_3, IG_CFG_TLS_VERSION_COUNT };
 
 struct ig_cfg_listener_tls {
     struct ig_cfg_pem cert;
@@ -395,10 +382,10 @@ struct ig_cfg_process {
 };
 
 struct ig_cfg_frontend {
-    uint64_t max_buffer_size;      /* http.maxBufferSize, default 2097152 */
-    uint32_t http1_max_headers;    /* http.http1MaxHeaders, default 100 */
+    uint64_t max_buffer_size;       /* http.maxBufferSize, default 2097152 */
+    uint32_t http1_max_headers;     /* http.http1MaxHeaders, default 100 */
     uint64_t http1_idle_timeout_ns; /* http.http1IdleTimeout, default 10m */
-    ig_iov_t *access_log_remove;   /* accessLog.remove[]: fields dropped from the access log */
+    ig_iov_t *access_log_remove;    /* accessLog.remove[]: fields dropped from the access log */
     size_t n_access_log_remove;
 };
 
@@ -417,9 +404,9 @@ struct ig_config {
     struct ig_cfg_backend *backends;
     size_t n_backends;
 
-    ig_pool_t _pool;              /* owns everything above */
+    ig_pool_t _pool;               /* owns everything above */
     struct ig_cfg_regex *_regexes; /* compiled patterns to regfree at the last unref */
-    int _refs;                    /* atomic */
+    int _refs;                     /* atomic */
 };
 
 /**
@@ -428,8 +415,8 @@ struct ig_config {
  * '\n'-separated, NUL-terminated, truncated to |errlen|) into |err| (may be NULL) and leaves *|out|
  * NULL. Environment overrides (ADMIN_ADDR, STATS_ADDR, READINESS_ADDR, WORKER_THREADS) win over the
  * file, as in agentgateway. Never exits.
- * Returns 0, IG_EINVAL for an invalid configuration, IG_ETOOBIG for a file over IG_CONFIG_MAX_FILE,
- * or -errno when the file cannot be read.
+ * Returns 0, IG_EINVAL for an invalid configuration (or a path that is not a regular file),
+ * IG_ETOOBIG for a file over IG_CONFIG_MAX_FILE, or -errno when the file cannot be opened or read.
  */
 int ig_config_load_file(const char *path, struct ig_config **out, char *err, size_t errlen);
 
@@ -459,8 +446,8 @@ int ig_config_dump_json(const struct ig_config *cfg, ig_buf_t *out, int redact);
 struct ig_cfg_request {
     ig_iov_t method;
     ig_iov_t scheme;
-    ig_iov_t host; /* Host / :authority, a port is ignored */
-    ig_iov_t path; /* request target, query string included */
+    ig_iov_t host;                       /* Host / :authority, a port is ignored */
+    ig_iov_t path;                       /* request target, query string included */
     const struct ig_cfg_header *headers; /* ig_http_header_t has the same layout */
     size_t n_headers;
 };

@@ -50,8 +50,8 @@ static int valid_dns_name(ig_iov_t h)
         return 0;
     for (size_t i = 0; i < h.len; i++) {
         char c = h.base[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                 c == '_' || c == '.';
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                 c == '.';
         if (!ok || (c == '.' && i + 1 < h.len && h.base[i + 1] == '.'))
             return 0;
     }

@@ -47,8 +47,8 @@ struct ig_ynode {
 #define IG_YMAP_VAL(m, i) ((m)->items[2 * (i) + 1])
 
 /** Nesting and size limits of a document (aliases counted at every use). */
-#define IG_YAML_MAX_DEPTH 64
-#define IG_YAML_MAX_NODES 200000
+#define IG_YAML_MAX_DEPTH   64
+#define IG_YAML_MAX_NODES   200000
 #define IG_YAML_MAX_ANCHORS 1000
 
 /* ---- error collection ------------------------------------------------------------------------ */
@@ -84,8 +84,8 @@ enum ig_cfg_ref_kind {
 struct ig_cfg_ref {
     struct ig_cfg_ref *next;
     enum ig_cfg_ref_kind kind;
-    struct ig_cfg_target *target; /* TARGET */
-    ig_iov_t name;                /* service key or backend name */
+    struct ig_cfg_target *target;     /* TARGET */
+    ig_iov_t name;                    /* service key or backend name */
     const struct ig_workload_ref *wl; /* WORKLOAD */
     uint32_t line, col;
     const char *path;
@@ -136,13 +136,13 @@ typedef void (*ig_cfg_field_fn)(struct ig_cfg_dec *d, const struct ig_ynode *key
                                 void *obj);
 
 enum ig_cfg_field_type {
-    IG_F_STR = 0,   /* ig_iov_t */
-    IG_F_BOOL,      /* int */
-    IG_F_U16,       /* uint16_t */
-    IG_F_U32,       /* uint32_t */
-    IG_F_U64,       /* uint64_t */
-    IG_F_DURATION,  /* uint64_t nanoseconds */
-    IG_F_CUSTOM,    /* fn */
+    IG_F_STR = 0,     /* ig_iov_t */
+    IG_F_BOOL,        /* int */
+    IG_F_U16,         /* uint16_t */
+    IG_F_U32,         /* uint32_t */
+    IG_F_U64,         /* uint64_t */
+    IG_F_DURATION,    /* uint64_t nanoseconds */
+    IG_F_CUSTOM,      /* fn */
     IG_F_UNSUPPORTED, /* an agentgateway key infergate rejects */
 };
 
@@ -154,12 +154,30 @@ struct ig_cfg_field {
     int required;
 };
 
-#define IG_FIELD(name, type, st, member) {name, type, offsetof(st, member), NULL, 0}
-#define IG_FIELD_REQ(name, type, st, member) {name, type, offsetof(st, member), NULL, 1}
-#define IG_FIELD_FN(name, fn) {name, IG_F_CUSTOM, 0, fn, 0}
-#define IG_FIELD_FN_REQ(name, fn) {name, IG_F_CUSTOM, 0, fn, 1}
-#define IG_FIELD_NOTSUP(name) {name, IG_F_UNSUPPORTED, 0, NULL, 0}
-#define IG_FIELDS_END {NULL, IG_F_STR, 0, NULL, 0}
+#define IG_FIELD(name, type, st, member)                                                                               \
+    {                                                                                                                  \
+        name, type, offsetof(st, member), NULL, 0                                                                      \
+    }
+#define IG_FIELD_REQ(name, type, st, member)                                                                           \
+    {                                                                                                                  \
+        name, type, offsetof(st, member), NULL, 1                                                                      \
+    }
+#define IG_FIELD_FN(name, fn)                                                                                          \
+    {                                                                                                                  \
+        name, IG_F_CUSTOM, 0, fn, 0                                                                                    \
+    }
+#define IG_FIELD_FN_REQ(name, fn)                                                                                      \
+    {                                                                                                                  \
+        name, IG_F_CUSTOM, 0, fn, 1                                                                                    \
+    }
+#define IG_FIELD_NOTSUP(name)                                                                                          \
+    {                                                                                                                  \
+        name, IG_F_UNSUPPORTED, 0, NULL, 0                                                                             \
+    }
+#define IG_FIELDS_END                                                                                                  \
+    {                                                                                                                  \
+        NULL, IG_F_STR, 0, NULL, 0                                                                                     \
+    }
 
 /**
  * Decodes mapping |n| into |obj| with |fields|: unknown keys, unsupported keys, type errors and

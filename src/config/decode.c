@@ -75,8 +75,8 @@ full:
 size_t ig_config__path_key(struct ig_cfg_dec *d, const char *key, size_t len)
 {
     size_t saved = d->plen;
-    int n = snprintf(d->path + d->plen, sizeof(d->path) - d->plen, "%s%.*s", d->plen ? "." : "",
-                     (int)IG_MIN(len, 64), key);
+    int n =
+        snprintf(d->path + d->plen, sizeof(d->path) - d->plen, "%s%.*s", d->plen ? "." : "", (int)IG_MIN(len, 64), key);
     if (n > 0)
         d->plen = IG_MIN(d->plen + (size_t)n, sizeof(d->path) - 1);
     return saved;
@@ -91,6 +91,7 @@ size_t ig_config__path_index(struct ig_cfg_dec *d, size_t i)
     return saved;
 }
 
+static void verr(struct ig_cfg_dec *d, const struct ig_ynode *n, const char *fmt, va_list ap) IG_PRINTF(3, 0);
 static void verr(struct ig_cfg_dec *d, const struct ig_ynode *n, const char *fmt, va_list ap)
 {
     char msg[512];
@@ -118,30 +119,10 @@ void ig_config__err_at_key(struct ig_cfg_dec *d, const struct ig_ynode *n, const
 
 /* ---- scalars --------------------------------------------------------------------------------- */
 
-static const char *type_name(const struct ig_ynode *n)
-{
-    if (n->kind == IG_YNODE_SEQ)
-        return "a sequence";
-    if (n->kind == IG_YNODE_MAP)
-        return "a mapping";
-    switch (n->type) {
-    case IG_YS_NULL:
-        return "null";
-    case IG_YS_BOOL:
-        return "a boolean";
-    case IG_YS_INT:
-        return "an integer";
-    case IG_YS_FLOAT:
-        return "a float";
-    default:
-        return "a string";
-    }
-}
-
 int ig_config__dec_str(struct ig_cfg_dec *d, const struct ig_ynode *n, ig_iov_t *out)
 {
     if (n->kind != IG_YNODE_SCALAR || n->type != IG_YS_STR) {
-        ig_config__err(d, n, "expected a string, found %s", type_name(n));
+        ig_config__err(d, n, "expected a string");
         return -1;
     }
     if (memchr(n->s, '\0', n->len) != NULL) {
@@ -155,7 +136,7 @@ int ig_config__dec_str(struct ig_cfg_dec *d, const struct ig_ynode *n, ig_iov_t 
 int ig_config__dec_uint(struct ig_cfg_dec *d, const struct ig_ynode *n, uint64_t max, uint64_t *out)
 {
     if (n->kind != IG_YNODE_SCALAR || n->type != IG_YS_INT) {
-        ig_config__err(d, n, "expected an integer, found %s", type_name(n));
+        ig_config__err(d, n, "expected an integer");
         return -1;
     }
     if (!n->int_ok || n->integer < 0 || (uint64_t)n->integer > max) {
@@ -169,7 +150,7 @@ int ig_config__dec_uint(struct ig_cfg_dec *d, const struct ig_ynode *n, uint64_t
 int ig_config__dec_bool(struct ig_cfg_dec *d, const struct ig_ynode *n, int *out)
 {
     if (n->kind != IG_YNODE_SCALAR || n->type != IG_YS_BOOL) {
-        ig_config__err(d, n, "expected a boolean, found %s", type_name(n));
+        ig_config__err(d, n, "expected a boolean");
         return -1;
     }
     *out = n->boolean;
@@ -180,7 +161,7 @@ int ig_config__dec_duration(struct ig_cfg_dec *d, const struct ig_ynode *n, uint
 {
     const char *why = NULL;
     if (n->kind != IG_YNODE_SCALAR || n->type != IG_YS_STR) {
-        ig_config__err(d, n, "expected a duration string such as \"10s\", found %s", type_name(n));
+        ig_config__err(d, n, "expected a duration string such as \"10s\"");
         return -1;
     }
     if (ig_config_parse_duration(ig_iov(n->s, n->len), ns, &why) != 0) {
@@ -194,7 +175,7 @@ int ig_config__dec_enum(struct ig_cfg_dec *d, const struct ig_ynode *n, const ch
                         const char *const *unsupported, int *out)
 {
     if (n->kind != IG_YNODE_SCALAR || n->type != IG_YS_STR) {
-        ig_config__err(d, n, "expected a string, found %s", type_name(n));
+        ig_config__err(d, n, "expected a string");
         return -1;
     }
     for (int i = 0; i < count; i++) {
@@ -227,7 +208,7 @@ int ig_config__dec_enum(struct ig_cfg_dec *d, const struct ig_ynode *n, const ch
 int ig_config__expect_map(struct ig_cfg_dec *d, const struct ig_ynode *n)
 {
     if (n->kind != IG_YNODE_MAP) {
-        ig_config__err(d, n, "expected a mapping, found %s", type_name(n));
+        ig_config__err(d, n, "expected a mapping");
         return -1;
     }
     return 0;
@@ -236,7 +217,7 @@ int ig_config__expect_map(struct ig_cfg_dec *d, const struct ig_ynode *n)
 int ig_config__expect_seq(struct ig_cfg_dec *d, const struct ig_ynode *n)
 {
     if (n->kind != IG_YNODE_SEQ) {
-        ig_config__err(d, n, "expected a sequence, found %s", type_name(n));
+        ig_config__err(d, n, "expected a sequence");
         return -1;
     }
     return 0;
@@ -329,8 +310,96 @@ uint64_t ig_config__dec_fields(struct ig_cfg_dec *d, const struct ig_ynode *n, v
 
 /* ---- regexes, files, addresses, headers ------------------------------------------------------ */
 
+#define REGEX_MAX_LEN  4096
+#define REGEX_MAX_COST 20000
+
+static uint64_t sat_mul_add(uint64_t acc, uint64_t a, uint64_t b)
+{
+    if (a > REGEX_MAX_COST || b > REGEX_MAX_COST)
+        return REGEX_MAX_COST + 1;
+    return IG_MIN(acc + a * b, (uint64_t)REGEX_MAX_COST + 1);
+}
+
+/*
+ * glibc's regcomp expands bounded repetitions, so nested counts multiply: "((a{1,100}){1,100}){1,100}"
+ * takes seconds and a lot of memory to compile. This estimates the expanded size (atoms, with
+ * groups and {m,n} bounds multiplied out) and refuses patterns above REGEX_MAX_COST.
+ */
+static int regex_cost_ok(const char *p, size_t len)
+{
+    uint64_t sum[IG_YAML_MAX_DEPTH + 1];
+    uint64_t last = 0;
+    int sp = 0;
+    sum[0] = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (c == '\\' && i + 1 < len) {
+            i++;
+            last = 1;
+            sum[sp] = sat_mul_add(sum[sp], 1, 1);
+        } else if (c == '[') {
+            size_t j = i + 1;
+            if (j < len && p[j] == '^')
+                j++;
+            if (j < len && p[j] == ']')
+                j++;
+            while (j < len && p[j] != ']')
+                j++;
+            i = j;
+            last = 1;
+            sum[sp] = sat_mul_add(sum[sp], 1, 1);
+        } else if (c == '(') {
+            if (sp == IG_YAML_MAX_DEPTH)
+                return 0;
+            sum[++sp] = 0;
+            last = 0;
+        } else if (c == ')' && sp > 0) {
+            uint64_t g = sum[sp--];
+            last = g ? g : 1;
+            sum[sp] = sat_mul_add(sum[sp], last, 1);
+        } else if (c == '{') {
+            uint64_t lo = 0, hi = 0;
+            int comma = 0;
+            size_t j = i + 1;
+            for (; j < len && ((p[j] >= '0' && p[j] <= '9') || p[j] == ','); j++) {
+                if (p[j] == ',')
+                    comma = 1;
+                else if (comma)
+                    hi = IG_MIN(hi * 10 + (uint64_t)(p[j] - '0'), (uint64_t)REGEX_MAX_COST + 1);
+                else
+                    lo = IG_MIN(lo * 10 + (uint64_t)(p[j] - '0'), (uint64_t)REGEX_MAX_COST + 1);
+            }
+            if (j < len && p[j] == '}') {
+                uint64_t bound = comma ? (hi ? hi : lo + 1) : lo;
+                if (bound > 1 && last > 0) {
+                    sum[sp] = sat_mul_add(sum[sp], last, bound - 1);
+                    last = IG_MIN(last * bound, (uint64_t)REGEX_MAX_COST + 1);
+                }
+                i = j;
+            } else {
+                last = 1;
+                sum[sp] = sat_mul_add(sum[sp], 1, 1);
+            }
+        } else if (c == '|' || c == '*' || c == '+' || c == '?' || c == '^' || c == '$') {
+            if (c == '|')
+                last = 0;
+        } else {
+            last = 1;
+            sum[sp] = sat_mul_add(sum[sp], 1, 1);
+        }
+        if (sum[sp] > REGEX_MAX_COST)
+            return 0;
+    }
+    return 1;
+}
+
 int ig_config__compile_regex(struct ig_cfg_dec *d, const struct ig_ynode *n, ig_iov_t pattern, regex_t **out)
 {
+    if (pattern.len > REGEX_MAX_LEN || !regex_cost_ok(pattern.base, pattern.len)) {
+        ig_config__err(d, n, "invalid regex \"%.64s\": pattern too large (repetitions expand beyond %d atoms)",
+                       pattern.base, REGEX_MAX_COST);
+        return -1;
+    }
     struct ig_cfg_regex *r = ig_pool_calloc(d->pool, sizeof(*r));
     int rc = regcomp(&r->re, pattern.base, REG_EXTENDED);
     if (rc != 0) {
@@ -349,7 +418,8 @@ int ig_config__dec_pem(struct ig_cfg_dec *d, const struct ig_ynode *n, struct ig
 {
     if (ig_config__dec_str(d, n, &out->path) != 0)
         return -1;
-    int fd = open(out->path.base, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO named by mistake must not hang the loader. */
+    int fd = open(out->path.base, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
     if (fd == -1) {
         ig_config__err(d, n, "cannot read \"%.200s\": %s", out->path.base, strerror(errno));

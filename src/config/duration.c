@@ -16,14 +16,9 @@ struct unit {
 };
 
 static const struct unit units[] = {
-    {"ns", 1ULL},
-    {"us", 1000ULL},
-    {"\xc2\xb5s", 1000ULL}, /* U+00B5 micro sign */
-    {"\xce\xbcs", 1000ULL}, /* U+03BC Greek mu */
-    {"ms", 1000000ULL},
-    {"s", 1000000000ULL},
-    {"m", 60ULL * 1000000000ULL},
-    {"h", 3600ULL * 1000000000ULL},
+    {"ns", 1ULL},           {"us", 1000ULL},      {"\xc2\xb5s", 1000ULL}, /* U+00B5 micro sign */
+    {"\xce\xbcs", 1000ULL},                                               /* U+03BC Greek mu */
+    {"ms", 1000000ULL},     {"s", 1000000000ULL}, {"m", 60ULL * 1000000000ULL}, {"h", 3600ULL * 1000000000ULL},
 };
 
 #define MAX_NS ((uint64_t)INT64_MAX)

@@ -91,8 +91,9 @@ static int dec_level(struct ig_cfg_dec *d, const struct ig_ynode *v, enum ig_log
     int lvl;
     if (v->kind == IG_YNODE_SCALAR && v->type == IG_YS_STR &&
         (memchr(v->s, '=', v->len) != NULL || memchr(v->s, ',', v->len) != NULL)) {
-        ig_config__err(d, v, "per-target log filters are not supported by infergate (use one of error, warn, "
-                             "info, debug, trace)");
+        ig_config__err(d, v,
+                       "per-target log filters are not supported by infergate (use one of error, warn, "
+                       "info, debug, trace)");
         return -1;
     }
     if (ig_config__dec_enum(d, v, names, 5, (const char *const[]){"off", NULL}, &lvl) != 0)
@@ -222,8 +223,12 @@ static void f_al_remove(struct ig_cfg_dec *d, const struct ig_ynode *k, const st
 static void f_fe_access_log(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
     static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN("remove", f_al_remove), IG_FIELD_NOTSUP("filter"),   IG_FIELD_NOTSUP("add"),
-        IG_FIELD_NOTSUP("otlp"),            IG_FIELD_NOTSUP("database"), IG_FIELDS_END,
+        IG_FIELD_FN("remove", f_al_remove),
+        IG_FIELD_NOTSUP("filter"),
+        IG_FIELD_NOTSUP("add"),
+        IG_FIELD_NOTSUP("otlp"),
+        IG_FIELD_NOTSUP("database"),
+        IG_FIELDS_END,
     };
     (void)k;
     ig_config__dec_fields(d, v, obj, fields);
@@ -273,8 +278,7 @@ static void dec_value_match(struct ig_cfg_dec *d, const struct ig_ynode *v, stru
         if (keys[i] != NULL && ig_config__key_is(k, keys[i]))
             kind = i;
     if (kind < 0) {
-        ig_config__err(d, k, "unknown field, expected one of %s",
-                       path ? "exact, pathPrefix, regex" : "exact, regex");
+        ig_config__err(d, k, "unknown field, expected one of %s", path ? "exact, pathPrefix, regex" : "exact, regex");
         goto out;
     }
     m->kind = kind == 0 ? IG_CFG_MATCH_EXACT : kind == 1 ? IG_CFG_MATCH_PREFIX : IG_CFG_MATCH_REGEX;
@@ -368,8 +372,11 @@ static void default_match(struct ig_cfg_route_match *m)
 static void f_matches(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
     static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN("path", f_path),     IG_FIELD_FN("headers", f_headers), IG_FIELD_FN("method", f_method),
-        IG_FIELD_FN("query", f_query),   IG_FIELDS_END,
+        IG_FIELD_FN("path", f_path),
+        IG_FIELD_FN("headers", f_headers),
+        IG_FIELD_FN("method", f_method),
+        IG_FIELD_FN("query", f_query),
+        IG_FIELDS_END,
     };
     struct ig_cfg_route *r = obj;
     (void)k;
@@ -471,9 +478,11 @@ static void f_route_backends(struct ig_cfg_dec *d, const struct ig_ynode *k, con
     for (size_t i = 0; i < v->n; i++) {
         size_t saved = ig_config__path_index(d, i);
         struct rb_state st = {&r->backends[i], NULL, 0};
+        int errors = d->dg->count;
         st.rb->weight = 1;
         uint64_t seen = ig_config__dec_fields(d, v->items[i], &st, fields);
-        if (v->items[i]->kind == IG_YNODE_MAP && (seen & 7) == 0)
+        /* An unsupported kind (ai, mcp, ...) has been reported already. */
+        if (v->items[i]->kind == IG_YNODE_MAP && (seen & 7) == 0 && d->dg->count == errors)
             ig_config__err(d, v->items[i], "a backend needs one of service, host, backend");
         if (st.inference_key != NULL && (seen & 7) != 0 && st.rb->target.kind != IG_CFG_TARGET_SERVICE) {
             size_t s2 = ig_config__path_key(d, "policies", 8);
@@ -546,7 +555,7 @@ struct tls_state {
 static void f_tls_pem(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
     struct tls_state *st = obj;
-    struct ig_cfg_pem *p = ig_config__key_is(k, "cert") ? &st->tls->cert
+    struct ig_cfg_pem *p = ig_config__key_is(k, "cert")  ? &st->tls->cert
                            : ig_config__key_is(k, "key") ? &st->tls->key
                                                          : &st->tls->root;
     ig_config__dec_pem(d, v, p);
@@ -717,7 +726,7 @@ static void f_binds(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct
         struct ig_cfg_bind *b = &cfg->binds[i];
         uint64_t seen = ig_config__dec_fields(d, v->items[i], b, fields);
         const struct ig_ynode *port = find_key(v->items[i], "port");
-        if ((seen & 1) && b->port == 0)
+        if (port != NULL && port->type == IG_YS_INT && port->int_ok && port->integer == 0)
             ig_config__err_at_key(d, port, "port", "must be between 1 and 65535");
         b->key = ig_pool_dup(d->pool, ig_iov_cstr(ig_pool_printf(d->scratch, "bind/%u", b->port)));
         for (size_t j = 0; (seen & 1) && j < i; j++) {

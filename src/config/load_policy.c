@@ -163,8 +163,10 @@ static void f_url_rewrite(struct ig_cfg_dec *d, const struct ig_ynode *k, const 
 static void f_redirect(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
     static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN("scheme", f_rd_scheme), IG_FIELD_FN("authority", f_rd_authority),
-        IG_FIELD_FN("path", f_rd_path),     IG_FIELD_FN("status", f_rd_status),
+        IG_FIELD_FN("scheme", f_rd_scheme),
+        IG_FIELD_FN("authority", f_rd_authority),
+        IG_FIELD_FN("path", f_rd_path),
+        IG_FIELD_FN("status", f_rd_status),
         IG_FIELDS_END,
     };
     struct ig_cfg_route_policies *p = obj;
@@ -408,8 +410,7 @@ static void f_http_version(struct ig_cfg_dec *d, const struct ig_ynode *k, const
     static const char *const names[] = {NULL, "HTTP/1.1", "HTTP/2"};
     int ver;
     (void)k;
-    if (ig_config__dec_enum(d, v, names, 3, (const char *const[]){"HTTP/1.0", "HTTP/0.9", "HTTP/3", NULL}, &ver) ==
-        0)
+    if (ig_config__dec_enum(d, v, names, 3, (const char *const[]){"HTTP/1.0", "HTTP/0.9", "HTTP/3", NULL}, &ver) == 0)
         ((struct ig_cfg_backend_policies *)obj)->http_version = (enum ig_cfg_http_version)ver;
 }
 
@@ -668,8 +669,8 @@ static void f_svc_vips(struct ig_cfg_dec *d, const struct ig_ynode *k, const str
         struct sockaddr_storage ss;
         socklen_t sl;
         if (slash == NULL ||
-            ig_config__parse_ip(ig_iov(slash + 1, s->vips[i].len - (size_t)(slash - s->vips[i].base) - 1), &ss,
-                                &sl) != 0) {
+            ig_config__parse_ip(ig_iov(slash + 1, s->vips[i].len - (size_t)(slash - s->vips[i].base) - 1), &ss, &sl) !=
+                0) {
             size_t saved = ig_config__path_index(d, i);
             ig_config__err(d, v->items[i], "expected \"<network>/<ip>\", found \"%.64s\"", s->vips[i].base);
             ig_config__path_pop(d, saved);

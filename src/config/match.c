@@ -103,7 +103,9 @@ void ig_config__build_route_table(ig_pool_t *pool, struct ig_cfg_listener *l)
 /* Host without port and trailing dot. */
 static ig_iov_t bare_host(ig_iov_t h)
 {
-    if (h.len > 0 && h.base[0] == '[') {
+    if (h.len == 0)
+        return IG_STRLIT("");
+    if (h.base[0] == '[') {
         const char *close = memchr(h.base, ']', h.len);
         if (close != NULL)
             return ig_iov(h.base + 1, (size_t)(close - h.base - 1));
@@ -177,7 +179,7 @@ static int path_matches(const struct ig_cfg_str_match *m, ig_iov_t path)
             p.len--;
         while (path.len > 0 && path.base[path.len - 1] == '/')
             path.len--;
-        if (path.len < p.len || memcmp(path.base, p.base, p.len) != 0)
+        if (path.len < p.len || (p.len > 0 && memcmp(path.base, p.base, p.len) != 0))
             return 0;
         return path.len == p.len || path.base[p.len] == '/';
     }

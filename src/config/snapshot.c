@@ -193,7 +193,7 @@ int ig_config_load_file(const char *path, struct ig_config **out, char *err, siz
 
     *out = NULL;
     ig_config__diag_init(&dg, path, err, errlen);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang the loader */
     if (fd == -1) {
         rc = IG_ERR_ERRNO();
         ig_config__diag(&dg, 0, 0, NULL, "cannot open: %s", strerror(errno));

@@ -54,8 +54,10 @@ static void resolve_target(struct ig_cfg_dec *d, const struct ig_cfg_ref *r)
     if (t->kind == IG_CFG_TARGET_SERVICE) {
         struct ig_cfg_service *s = find_service(cfg, r->name);
         if (s == NULL) {
-            ref_err(d, r->line, r->col, r->path, "unknown service \"%.128s\" (no services[] entry with this "
-                    "namespace/hostname)", r->name.base);
+            ref_err(d, r->line, r->col, r->path,
+                    "unknown service \"%.128s\" (no services[] entry with this "
+                    "namespace/hostname)",
+                    r->name.base);
             return;
         }
         struct ig_cfg_service_port *p = find_port(s, t->port);
@@ -91,7 +93,7 @@ static void fill_endpoint(ig_pool_t *pool, struct ig_cfg_endpoint *e, ig_iov_t i
         ((struct sockaddr_in6 *)&hp->sa)->sin6_port = htons(port);
     hp->host = ig_pool_dup(pool, ip);
     hp->text = ig_iov_cstr(hp->family == AF_INET6 ? ig_pool_printf(pool, "[%s]:%u", ip.base, port)
-                                                    : ig_pool_printf(pool, "%s:%u", ip.base, port));
+                                                  : ig_pool_printf(pool, "%s:%u", ip.base, port));
     e->workload = w;
     e->healthy = w->healthy;
     e->capacity = w->capacity;
@@ -121,8 +123,8 @@ static void build_endpoints(struct ig_cfg_dec *d)
                     if (pass == 0)
                         p->n_endpoints++;
                     else
-                        fill_endpoint(d->pool, &p->endpoints[p->n_endpoints++], r->workload->ips[k],
-                                      r->target_ports[j], r->workload);
+                        fill_endpoint(d->pool, &p->endpoints[p->n_endpoints++], r->workload->ips[k], r->target_ports[j],
+                                      r->workload);
                 }
             }
         }
@@ -131,8 +133,8 @@ static void build_endpoints(struct ig_cfg_dec *d)
                 struct ig_cfg_service *s = &cfg->services[i];
                 for (size_t j = 0; j < s->n_ports; j++) {
                     struct ig_cfg_service_port *p = &s->ports[j];
-                    p->endpoints = p->n_endpoints ? ig_pool_calloc(d->pool, p->n_endpoints * sizeof(*p->endpoints))
-                                                  : NULL;
+                    p->endpoints =
+                        p->n_endpoints ? ig_pool_calloc(d->pool, p->n_endpoints * sizeof(*p->endpoints)) : NULL;
                     p->n_endpoints = 0;
                 }
             }

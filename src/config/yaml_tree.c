@@ -57,7 +57,7 @@ static int is_digits(const char *s, size_t n, int base)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        int ok = base == 16   ? ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
+        int ok = base == 16  ? ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
                  : base == 8 ? (c >= '0' && c <= '7')
                              : (c >= '0' && c <= '9');
         if (!ok)
@@ -303,9 +303,8 @@ static int close_collection(struct builder *b, yaml_mark_t m)
 
 static int on_scalar(struct builder *b, yaml_event_t *ev)
 {
-    static const char *const tags[] = {"tag:yaml.org,2002:str",  "tag:yaml.org,2002:int",
-                                       "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null",
-                                       "tag:yaml.org,2002:float", NULL};
+    static const char *const tags[] = {"tag:yaml.org,2002:str",  "tag:yaml.org,2002:int",   "tag:yaml.org,2002:bool",
+                                       "tag:yaml.org,2002:null", "tag:yaml.org,2002:float", NULL};
     if (check_tag(b, ev->data.scalar.tag, ev->start_mark, tags) != 0)
         return -1;
     struct ig_ynode *nd = new_node(b, IG_YNODE_SCALAR, ev->start_mark);
@@ -367,8 +366,7 @@ static int on_event(struct builder *b, yaml_event_t *ev, int *docs)
     }
 }
 
-int ig_config__yaml_parse(ig_pool_t *pool, const char *text, size_t len, struct ig_ynode **root,
-                          struct ig_cfg_diag *dg)
+int ig_config__yaml_parse(ig_pool_t *pool, const char *text, size_t len, struct ig_ynode **root, struct ig_cfg_diag *dg)
 {
     yaml_parser_t parser;
     struct builder *b = ig_calloc(1, sizeof(*b));

@@ -80,7 +80,8 @@ static void update_read(struct h1c_conn *c)
     if (c->super.sock == NULL || c->dead)
         return;
     const struct ig_h1_limits *lim = &c->client->config.h1_limits;
-    int pause = (c->cs != NULL && c->paused && c->head_done) || c->in.len >= lim->max_request_line + lim->max_header_bytes;
+    int pause =
+        (c->cs != NULL && c->paused && c->head_done) || c->in.len >= lim->max_request_line + lim->max_header_bytes;
     if (pause != c->sock_paused) {
         c->sock_paused = pause;
         ig_sock_read_pause(c->super.sock, pause);

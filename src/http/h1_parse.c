@@ -449,7 +449,8 @@ static int valid_host(ig_iov_t v)
     return 1;
 }
 
-static int collect_fields(struct h1_ctx *c, const ig_h1_message_t *msg, struct h1_fields *f)
+/* |is_request|: Host is validated on requests only (a response's Host means nothing to us). */
+static int collect_fields(struct h1_ctx *c, const ig_h1_message_t *msg, int is_request, struct h1_fields *f)
 {
     memset(f, 0, sizeof(*f));
     for (size_t i = 0; i < msg->num_headers; i++) {
@@ -457,7 +458,7 @@ static int collect_fields(struct h1_ctx *c, const ig_h1_message_t *msg, struct h
 
         switch (name.len) {
         case 4:
-            if (TOKEN_EQ(name.base, name.len, "host")) {
+            if (is_request && TOKEN_EQ(name.base, name.len, "host")) {
                 if (++f->host_count > 1)
                     return fail(c, IG_EPROTO, "duplicate host");
                 if (!valid_host(value))
@@ -572,7 +573,7 @@ int ig_h1_parse_request(const char *buf, size_t len, const struct ig_h1_limits *
     ctx_init(&c, buf, len, limits);
     message_reset(msg);
     if ((rc = parse_request_line(&c, msg, &pos)) != 0 || (rc = parse_headers(&c, msg, &pos)) != 0 ||
-        (rc = collect_fields(&c, msg, &f)) != 0)
+        (rc = collect_fields(&c, msg, 1, &f)) != 0)
         goto out;
 
     if (f.te_count > 0 && !f.te_only_chunked) {
@@ -617,7 +618,7 @@ int ig_h1_parse_response(const char *buf, size_t len, const struct ig_h1_limits 
     ctx_init(&c, buf, len, limits);
     message_reset(msg);
     if ((rc = parse_status_line(&c, msg, &pos)) != 0 || (rc = parse_headers(&c, msg, &pos)) != 0 ||
-        (rc = collect_fields(&c, msg, &f)) != 0)
+        (rc = collect_fields(&c, msg, 0, &f)) != 0)
         goto out;
 
     msg->keep_alive = keep_alive(msg, &f);

@@ -63,7 +63,10 @@ struct h1s_conn {
     int sock_err;   /* what the socket's on_close reported */
     int stream_err; /* why the live stream ends, when known before the socket closes */
     int sock_paused;
+    int drain_pending; /* on_drain seen: on_writable is due from the kick timer */
+    int is_tls;
     uint32_t nreq;
+    struct sockaddr_storage peer; /* asked once per connection */
 
     /* The current request. */
     ig_http_stream_t stream;
@@ -107,6 +110,21 @@ static void on_kick(uv_timer_t *t)
         if (c->busy == 0)
             teardown(c);
         return;
+    }
+    if (c->drain_pending) {
+        c->drain_pending = 0;
+        if (c->want_writable && c->stream_live && !c->resp_done) {
+            c->want_writable = 0;
+            if (c->stream.handler != NULL && c->stream.handler->on_writable != NULL) {
+                c->busy++;
+                c->stream.handler->on_writable(&c->stream);
+                c->busy--;
+                if (c->dead) {
+                    teardown(c);
+                    return;
+                }
+            }
+        }
     }
     process(c);
 }
@@ -246,7 +264,10 @@ static int parse_head(struct h1s_conn *c)
     }
 
     ig_http_stream_t *s = &c->stream;
-    ig_http__stream_init(s, c->srv, c->sock, &h1_stream_ops, c, ++c->nreq);
+    ig_http__stream_init(s, c->srv, NULL, &h1_stream_ops, c, ++c->nreq);
+    s->loop = c->sock->loop;
+    s->peer = c->peer;
+    s->is_tls = c->is_tls;
     s->req.method = rebase(msg.method, data, copy);
     s->req.path = rebase(msg.target, data, copy);
     s->req.authority = rebase(msg.host, data, copy);
@@ -368,6 +389,7 @@ static void request_end(struct h1s_conn *c)
     c->head_sent = 0;
     c->resp_done = 0;
     c->want_writable = 0;
+    c->drain_pending = 0;
     timer_set(c, c->in.len > 0 ? TM_HEADER : TM_IDLE);
 }
 
@@ -641,14 +663,13 @@ static void on_drain(ig_sock_t *sock)
     struct h1s_conn *c = sock->data;
     if (!c->want_writable || !c->stream_live || c->resp_done)
         return;
-    c->want_writable = 0;
-    if (c->stream.handler != NULL && c->stream.handler->on_writable != NULL) {
-        c->busy++;
-        c->stream.handler->on_writable(&c->stream);
-        c->busy--;
-        if (c->dead && c->busy == 0)
-            teardown(c);
-    }
+    /*
+     * on_writable runs from the kick timer, not from inside the socket's flush: what the
+     * application writes there is flushed by the loop's next pass, and an armed zero timer keeps
+     * that pass from waiting in poll.
+     */
+    c->drain_pending = 1;
+    schedule(c);
 }
 
 static void on_sock_close(ig_sock_t *sock, int err)
@@ -721,6 +742,9 @@ void ig_h1__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre
     c->timer.data = c;
     c->kick.data = c;
     c->handles = 2;
+    if (ig_sock_peer(sock, &c->peer) != 0)
+        memset(&c->peer, 0, sizeof(c->peer));
+    c->is_tls = ig_sock_is_tls(sock);
     sock->ops = &h1_sock_ops;
     sock->data = c;
     c->state = CS_HEAD;

@@ -395,6 +395,7 @@ static void h2s_resumed(struct ig_h2_io *io)
 
 static void h2s_done(struct ig_h2_conn *c)
 {
+    fprintf(stderr, "DBG done failed=%d wr=%d ww=%d\n", c->failed, nghttp2_session_want_read(c->ngh), nghttp2_session_want_write(c->ngh));
     if (c->sock != NULL)
         ig_sock_close(c->sock);
 }
@@ -484,7 +485,7 @@ static void h2s_on_drain(ig_sock_t *s)
 static void h2s_on_close(ig_sock_t *s, int err)
 {
     struct h2s_conn *conn = s->data;
-    (void)err;
+    fprintf(stderr, "DBG sock close %d\n", err);
     conn->h2.sock = NULL;
     if (conn->h2.busy) {
         /* Closed from inside the engine: finish once the stack has unwound. */

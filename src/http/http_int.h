@@ -39,7 +39,11 @@ void ig_http__sconn_remove(ig_http_server_t *srv, struct ig_http_sconn *c);
 void ig_h1__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre, size_t len);
 void ig_h2__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre, size_t len);
 
-/* Initialise the fields of a new stream common to both protocols (pool, server, loop, peer). */
+/*
+ * Initialise the fields of a new stream common to both protocols (pool, server, loop, peer).
+ * |sock| NULL leaves loop, peer and is_tls zero for the caller to fill (HTTP/1.1 copies them from
+ * its connection instead of asking the kernel for the peer on every request).
+ */
 void ig_http__stream_init(ig_http_stream_t *s, ig_http_server_t *srv, ig_sock_t *sock, const struct ig_http_stream_ops *ops,
                           void *conn, uint32_t id);
 /* Release the fields ig_http__stream_init set up (after on_close has run). */

@@ -55,11 +55,13 @@ void ig_http__stream_init(ig_http_stream_t *s, ig_http_server_t *srv, ig_sock_t 
     memset(s, 0, sizeof(*s));
     ig_pool_init(&s->pool);
     s->server = srv;
-    s->loop = sock->loop;
     s->start_ns = ig_time_ns();
-    if (ig_sock_peer(sock, &s->peer) != 0)
-        memset(&s->peer, 0, sizeof(s->peer));
-    s->is_tls = ig_sock_is_tls(sock);
+    if (sock != NULL) {
+        s->loop = sock->loop;
+        if (ig_sock_peer(sock, &s->peer) != 0)
+            memset(&s->peer, 0, sizeof(s->peer));
+        s->is_tls = ig_sock_is_tls(sock);
+    }
     s->req.content_length = -1;
     s->_ops = ops;
     s->_conn = conn;

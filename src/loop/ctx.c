@@ -22,6 +22,23 @@ static void on_check(uv_check_t *h)
     ig_sock__flush_dirty(h->data);
 }
 
+static void on_idle(uv_idle_t *h)
+{
+    struct ig_loop_ctx *ctx = h->data;
+    if (ig_list_empty(&ctx->dirty))
+        uv_idle_stop(h);
+}
+
+/*
+ * Output queued where no flush pass follows before the loop polls (in a prepare callback, or by
+ * an on_drain that runs inside the prepare pass) would wait for an unrelated event. An active
+ * idle handle makes that poll non-blocking, so the check pass right after it flushes.
+ */
+void ig_loop__ctx_wake(struct ig_loop_ctx *ctx)
+{
+    uv_idle_start(&ctx->idle, on_idle);
+}
+
 struct ig_loop_ctx *ig_loop__ctx_get(uv_loop_t *loop)
 {
     struct ig_loop_ctx *ctx;
@@ -44,13 +61,16 @@ struct ig_loop_ctx *ig_loop__ctx_get(uv_loop_t *loop)
 
     IG_ASSERT(uv_prepare_init(loop, &ctx->prepare) == 0);
     IG_ASSERT(uv_check_init(loop, &ctx->check) == 0);
+    IG_ASSERT(uv_idle_init(loop, &ctx->idle) == 0);
     ctx->prepare.data = ctx;
     ctx->check.data = ctx;
+    ctx->idle.data = ctx;
     uv_prepare_start(&ctx->prepare, on_prepare);
     uv_check_start(&ctx->check, on_check);
     /* The sockets keep the loop alive, not these. */
     uv_unref((uv_handle_t *)&ctx->prepare);
     uv_unref((uv_handle_t *)&ctx->check);
+    uv_unref((uv_handle_t *)&ctx->idle);
     return ctx;
 }
 
@@ -77,9 +97,10 @@ void ig_loop__ctx_put(struct ig_loop_ctx *ctx)
     }
     pthread_mutex_unlock(&registry_lock);
     IG_DASSERT(ig_list_empty(&ctx->dirty));
-    ctx->closing = 2;
+    ctx->closing = 3;
     uv_close((uv_handle_t *)&ctx->prepare, on_ctx_handle_closed);
     uv_close((uv_handle_t *)&ctx->check, on_ctx_handle_closed);
+    uv_close((uv_handle_t *)&ctx->idle, on_ctx_handle_closed);
 }
 
 int ig_loop__uv_err(int status)

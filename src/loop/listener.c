@@ -98,7 +98,6 @@ int ig_listener_open(uv_loop_t *loop, const struct sockaddr *addr, ig_accept_cb 
     uv_timer_init(loop, &l->backoff);
     l->poll.data = l;
     l->backoff.data = l;
-    uv_unref((uv_handle_t *)&l->backoff);
     uv_poll_start(&l->poll, UV_READABLE, on_readable);
     *out = l;
     return 0;

@@ -18,6 +18,7 @@ struct ig_loop_ctx {
     int closing;              /* handles still to close before the context is freed */
     uv_prepare_t prepare;     /* flushes writes made by timers and other pre-poll callbacks */
     uv_check_t check;         /* flushes writes made while handling I/O in this iteration */
+    uv_idle_t idle;           /* active while sockets are dirty: the poll must not block then */
     ig_list_t dirty;          /* sockets with output or buffered input to process */
     char rbuf[IG_LOOP_RBUF_SIZE];
 };
@@ -28,6 +29,8 @@ struct ig_loop_ctx *ig_loop__ctx_get(uv_loop_t *loop);
 void ig_loop__ctx_put(struct ig_loop_ctx *ctx);
 /** Runs every dirty socket's pending work (defined in sock.c). */
 void ig_sock__flush_dirty(struct ig_loop_ctx *ctx);
+/** Called when the first socket becomes dirty: keeps the next poll from blocking. */
+void ig_loop__ctx_wake(struct ig_loop_ctx *ctx);
 
 /** Maps a libuv status to an infergate error code (-errno stays as is). */
 int ig_loop__uv_err(int status);

@@ -29,6 +29,8 @@
 /* After our FIN, unread input is drained for this long so the close does not turn into an RST
  * that would destroy the response at the peer before it is read. */
 #define CLOSE_LINGER_MS 2000
+/* Output buffers larger than this are freed once empty. */
+#define SOCK_KEEP_BUF (1u << 20)
 
 enum sock_state {
     ST_CONNECTING = 0, /* client: TCP connect in progress */
@@ -81,8 +83,11 @@ static size_t pending(const struct ig_sock_impl *s)
 
 static void mark_dirty(struct ig_sock_impl *s)
 {
-    if (!ig_list_linked(&s->dirty_link))
-        ig_list_push_back(&s->ctx->dirty, &s->dirty_link);
+    if (ig_list_linked(&s->dirty_link))
+        return;
+    if (ig_list_empty(&s->ctx->dirty))
+        ig_loop__ctx_wake(s->ctx);
+    ig_list_push_back(&s->ctx->dirty, &s->dirty_link);
 }
 
 static void unmark_dirty(struct ig_sock_impl *s)
@@ -274,6 +279,16 @@ static void check_drain(struct ig_sock_impl *s)
     }
 }
 
+/* After a burst, give back buffers far above the steady-state size so that an idle connection
+ * does not keep megabytes; a connection that streams keeps its buffers and allocates nothing. */
+static void trim(ig_buf_t *b)
+{
+    if (b->len == 0 && b->cap > SOCK_KEEP_BUF) {
+        ig_buf_dispose(b);
+        b->off = 0;
+    }
+}
+
 static void flush(struct ig_sock_impl *s)
 {
     if (s->state == ST_CONNECTING || s->state >= ST_LINGER)
@@ -307,6 +322,8 @@ static void flush(struct ig_sock_impl *s)
             s->writing = 1;
         }
     }
+    trim(&s->out);
+    trim(&s->plain);
     check_drain(s);
     if (s->state == ST_CLOSING && pending(s) == 0)
         finish_close(s);
@@ -317,6 +334,7 @@ static void on_write(uv_write_t *req, int status)
     struct ig_sock_impl *s = req->data;
     s->writing = 0;
     ig_buf_reset(&s->inflight);
+    trim(&s->inflight);
     if (s->state == ST_CLOSED)
         return;
     if (status < 0) {
@@ -329,8 +347,10 @@ static void on_write(uv_write_t *req, int status)
 void ig_sock__flush_dirty(struct ig_loop_ctx *ctx)
 {
     ig_list_t work;
-    if (ig_list_empty(&ctx->dirty))
+    if (ig_list_empty(&ctx->dirty)) {
+        uv_idle_stop(&ctx->idle);
         return;
+    }
     /* Work on a snapshot: callbacks may dirty sockets again, which waits for the next pass. */
     work = ctx->dirty;
     work.next->prev = &work;
@@ -346,6 +366,8 @@ void ig_sock__flush_dirty(struct ig_loop_ctx *ctx)
         }
         flush(s);
     }
+    if (ig_list_empty(&ctx->dirty))
+        uv_idle_stop(&ctx->idle);
 }
 
 static int write_check(struct ig_sock_impl *s, size_t len)

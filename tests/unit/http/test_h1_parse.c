@@ -395,6 +395,8 @@ static const struct resp_case resp_cases[] = {
     {"empty-reason", "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n", .rc = OK, .status = 404, .ka = 1, .reason = ""},
     {"reason-spaces", "HTTP/1.1 503 Service  Unavailable\r\nContent-Length: 0\r\n\r\n", .rc = OK, .status = 503,
      .ka = 1, .reason = "Service  Unavailable"},
+    {"host-ignored", "HTTP/1.1 200 OK\r\nHost: a b\r\nHost: c\r\nContent-Length: 0\r\n\r\n", .rc = OK, .status = 200,
+     .ka = 1},
     {"incomplete", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n", .rc = IG_EINCOMPLETE},
     {"cl-and-te", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", .rc = IG_EPROTO},
     {"cl-duplicate", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", .rc = IG_EPROTO},

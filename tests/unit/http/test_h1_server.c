@@ -161,6 +161,11 @@ static void on_request(ig_http_stream_t *s)
         big_pump(s);
         return;
     }
+    if (ig_iov_eq(path, IG_STRLIT("/reset"))) {
+        s->handler = &close_only_handler;
+        ig_http_stream_reset(s);
+        return;
+    }
     if (ig_iov_eq(path, IG_STRLIT("/hang"))) {
         s->handler = &close_only_handler;
         ig_http_response_t r = {.status = 200, .content_length = -1};
@@ -207,6 +212,16 @@ static void *loop_thread(void *arg)
     return NULL;
 }
 
+static int fx_running;   /* the loop thread is not joined yet */
+static int fx_stop_sent; /* the stop async was sent (it closes itself) */
+
+static void server_stop_async(void)
+{
+    if (!fx_stop_sent)
+        uv_async_send(&fx.stop);
+    fx_stop_sent = 1;
+}
+
 static void server_start(const struct ig_http_server_config *cfg)
 {
     memset(&fx, 0, sizeof(fx));
@@ -223,12 +238,28 @@ static void server_start(const struct ig_http_server_config *cfg)
     assert_int_equal(ig_listener_addr(fx.listener, &a), 0);
     fx.port = ntohs(((struct sockaddr_in *)&a)->sin_port);
     uv_async_init(&fx.loop, &fx.stop, on_stop);
+    fx_stop_sent = 0;
     assert_int_equal(pthread_create(&fx.thread, NULL, loop_thread, NULL), 0);
+    fx_running = 1;
+}
+
+/* After a failed assertion the test never reached server_stop: stop the loop thread here. */
+static int teardown(void **state)
+{
+    (void)state;
+    if (fx_running) {
+        fx_running = 0;
+        server_stop_async();
+        pthread_join(fx.thread, NULL);
+        uv_loop_close(&fx.loop);
+    }
+    return 0;
 }
 
 static void server_stop(void)
 {
-    uv_async_send(&fx.stop);
+    fx_running = 0;
+    server_stop_async();
     pthread_join(fx.thread, NULL);
     assert_int_equal(ig_http_server_connections(&fx.srv), 0);
     assert_int_equal(uv_loop_close(&fx.loop), 0);
@@ -631,6 +662,13 @@ static void test_idle_timeout(void **state)
     assert_true(raw_wait_eof(&r));
     assert_int_equal(r.len, 0);
     raw_close(&r);
+    /* A connection that never sends a byte is closed by the accept stage. */
+    uint64_t t0 = ig_time_ns();
+    raw_connect(&r);
+    assert_true(raw_wait_eof(&r));
+    assert_int_equal(r.len, 0);
+    assert_true(ig_time_ns() - t0 < 2000000000ull);
+    raw_close(&r);
     server_stop();
 }
 
@@ -655,7 +693,9 @@ static void test_slow_reader(void **state)
     uint64_t t0 = ig_time_ns();
     while (got < BIG_TOTAL) {
         ssize_t n = recv(r.fd, buf, sizeof(buf), 0);
-        assert_true(n > 0);
+        if (n <= 0)
+            fail_msg("recv %zd after %zu bytes (eagain %d errors %d)", n, got, atomic_load(&big_eagain),
+                     atomic_load(&big_errors));
         const char *d = buf;
         if (!head_done) {
             char *e = memmem(buf, (size_t)n, "\r\n\r\n", 4);
@@ -703,6 +743,26 @@ static void test_client_disconnect(void **state)
     server_stop();
 }
 
+static void test_reset(void **state)
+{
+    (void)state;
+    server_start(NULL);
+    struct raw r;
+    raw_connect(&r);
+    raw_sends(&r, "GET /reset HTTP/1.1\r\nHost: t\r\n\r\n");
+    /* The connection ends without a response (EOF or RST), and the stream hears IG_ECANCELED. */
+    int rc;
+    while ((rc = raw_fill(&r)) > 0) {
+    }
+    assert_int_equal(r.len, 0);
+    raw_close(&r);
+    for (int i = 0; i < 300 && atomic_load(&n_closed) == 0; i++)
+        usleep(10000);
+    assert_int_equal(atomic_load(&n_closed), 1);
+    assert_int_equal(atomic_load(&last_close_err), IG_ECANCELED);
+    server_stop();
+}
+
 static void test_drain(void **state)
 {
     (void)state;
@@ -717,7 +777,7 @@ static void test_drain(void **state)
     raw_sends(&busy, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab");
     for (int i = 0; i < 100 && atomic_load(&n_requests) < 2; i++)
         usleep(5000);
-    uv_async_send(&fx.stop); /* closes the listener and drains */
+    server_stop_async(); /* closes the listener and drains */
     assert_true(raw_wait_eof(&idle));
     raw_sends(&busy, "cd");
     assert_int_equal(raw_response(&busy, &p, 0), 0);
@@ -726,28 +786,194 @@ static void test_drain(void **state)
     assert_true(raw_wait_eof(&busy));
     raw_close(&idle);
     raw_close(&busy);
+    fx_running = 0;
     pthread_join(fx.thread, NULL);
     assert_int_equal(ig_http_server_connections(&fx.srv), 0);
     assert_int_equal(uv_loop_close(&fx.loop), 0);
+}
+
+static void test_preface_detection(void **state)
+{
+    (void)state;
+    server_start(NULL);
+    struct raw r;
+    struct resp p;
+    /* A preface split across writes goes to HTTP/2: the server's first frame is SETTINGS. */
+    raw_connect(&r);
+    raw_sends(&r, "PRI * HTTP/2.0\r\n");
+    usleep(30000);
+    static const char rest[] = "\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+    raw_send(&r, rest, sizeof(rest) - 1);
+    while (r.len < 9)
+        assert_int_equal(raw_fill(&r), 1);
+    assert_int_equal(r.buf[3], 0x04);
+    raw_close(&r);
+    /* A prefix of the preface that diverges later is HTTP/1.1 (PRI is a valid method token). */
+    raw_connect(&r);
+    raw_sends(&r, "PRI ");
+    usleep(30000);
+    raw_sends(&r, "/x HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(raw_response(&r, &p, 0), 0);
+    assert_int_equal(p.status, 200);
+    assert_memory_equal(p.body, "path=/x", 7);
+    raw_close(&r);
+    server_stop();
+}
+
+/* Runs |cmd| (curl) and returns its stdout+stderr in |out|. */
+static void run_cmd(const char *cmd, char *out, size_t size)
+{
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t n = fread(out, 1, size - 1, f);
+    out[n] = '\0';
+    assert_int_equal(pclose(f), 0);
+}
+
+static void test_curl_interop(void **state)
+{
+    (void)state;
+    server_start(NULL);
+    static char out[16384];
+    char cmd[512];
+    /* Two URLs in one invocation: curl keeps the connection alive and reuses it. */
+    snprintf(cmd, sizeof(cmd), "curl -sv --max-time 5 http://127.0.0.1:%d/one http://127.0.0.1:%d/two 2>&1", fx.port,
+             fx.port);
+    run_cmd(cmd, out, sizeof(out));
+    assert_non_null(strstr(out, "path=/one"));
+    assert_non_null(strstr(out, "path=/two"));
+    assert_non_null(strstr(out, "Re-using existing connection"));
+    assert_int_equal(atomic_load(&n_accepted), 1);
+    /* Expect: 100-continue answered at once (curl would otherwise wait a second before the body). */
+    snprintf(cmd, sizeof(cmd),
+             "curl -s --max-time 5 -H 'Expect: 100-continue' --expect100-timeout 3 --data-binary hello "
+             "http://127.0.0.1:%d/echo 2>&1",
+             fx.port);
+    uint64_t t0 = ig_time_ns();
+    run_cmd(cmd, out, sizeof(out));
+    assert_string_equal(out, "echo:hello");
+    assert_true(ig_time_ns() - t0 < 2000000000ull);
+    /* A chunked upload. */
+    snprintf(cmd, sizeof(cmd),
+             "printf 'chunky' | curl -s --max-time 5 -H 'Transfer-Encoding: chunked' --data-binary @- "
+             "http://127.0.0.1:%d/echo 2>&1",
+             fx.port);
+    run_cmd(cmd, out, sizeof(out));
+    assert_string_equal(out, "echo:chunky");
+    server_stop();
+}
+
+/*
+ * Steady state allocates nothing: after warm-up requests on a keep-alive connection, the next
+ * ig_malloc would abort the process (failure injection), yet twenty more requests succeed.
+ */
+static void test_no_malloc_per_request(void **state)
+{
+    (void)state;
+    server_start(NULL);
+    struct raw r;
+    struct resp p;
+    raw_connect(&r);
+    static const char req[] = "GET /steady HTTP/1.1\r\nHost: t\r\nUser-Agent: test\r\n\r\n";
+    for (int i = 0; i < 3; i++) {
+        raw_sends(&r, req);
+        assert_int_equal(raw_response(&r, &p, 0), 0);
+    }
+    ig_mem_fail_after(1);
+    for (int i = 0; i < 20; i++) {
+        raw_sends(&r, req);
+        assert_int_equal(raw_response(&r, &p, 0), 0);
+        assert_int_equal(p.status, 200);
+    }
+    ig_mem_fail_after(0);
+    raw_close(&r);
+    server_stop();
+}
+
+/* Every byte in its own segment: heads, bodies and pipelining must not depend on read boundaries. */
+static void test_byte_by_byte(void **state)
+{
+    (void)state;
+    server_start(NULL);
+    struct raw r;
+    struct resp p;
+    raw_connect(&r);
+    int one = 1;
+    setsockopt(r.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    static const char reqs[] = "GET /a HTTP/1.1\r\nHost: t\r\n\r\n"
+                               "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "3\r\nabc\r\n0\r\n\r\n"
+                               "GET /b HTTP/1.1\r\nHost: t\r\n\r\n";
+    for (size_t i = 0; i < sizeof(reqs) - 1; i++) {
+        raw_send(&r, reqs + i, 1);
+        if (i % 8 == 0)
+            usleep(200);
+    }
+    assert_int_equal(raw_response(&r, &p, 0), 0);
+    assert_memory_equal(p.body, "path=/a", 7);
+    assert_int_equal(raw_response(&r, &p, 0), 0);
+    assert_int_equal(p.body_len, 8);
+    assert_memory_equal(p.body, "echo:abc", 8);
+    assert_int_equal(raw_response(&r, &p, 0), 0);
+    assert_memory_equal(p.body, "path=/b", 7);
+    raw_close(&r);
+    server_stop();
+}
+
+/* TLS: ALPN picks the engine (curl offers h2 and http/1.1, or only http/1.1). */
+static void test_tls_alpn(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ig_h1s_tlsXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cert[128], key[128], err[256];
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    assert_int_equal(ig_tls_self_signed("localhost", cert, key), 0);
+    SSL_CTX *ctx = ig_tls_server_ctx(cert, key, "h2,http/1.1", err, sizeof(err));
+    assert_non_null(ctx);
+    struct ig_http_server_config cfg = {.ssl_ctx = ctx};
+    server_start(&cfg);
+    static char out[4096];
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "curl -sk --max-time 5 --http1.1 -w ' v=%%{http_version}' https://127.0.0.1:%d/t1 2>&1",
+             fx.port);
+    run_cmd(cmd, out, sizeof(out));
+    assert_string_equal(out, "path=/t1 v=1.1");
+    snprintf(cmd, sizeof(cmd), "curl -sk --max-time 5 --http2 -w ' v=%%{http_version}' https://127.0.0.1:%d/t2 2>&1",
+             fx.port);
+    run_cmd(cmd, out, sizeof(out));
+    assert_string_equal(out, "path=/t2 v=2");
+    server_stop();
+    SSL_CTX_free(ctx);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
 }
 
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_keepalive_three),
-        cmocka_unit_test(test_pipelining),
-        cmocka_unit_test(test_chunked_request_body),
-        cmocka_unit_test(test_expect_continue),
-        cmocka_unit_test(test_head),
-        cmocka_unit_test(test_chunked_response_raw),
-        cmocka_unit_test(test_hostile_inputs),
-        cmocka_unit_test(test_oversize_headers),
-        cmocka_unit_test(test_header_timeout),
-        cmocka_unit_test(test_idle_timeout),
-        cmocka_unit_test(test_slow_reader),
-        cmocka_unit_test(test_client_disconnect),
-        cmocka_unit_test(test_drain),
+        cmocka_unit_test_teardown(test_keepalive_three, teardown),
+        cmocka_unit_test_teardown(test_pipelining, teardown),
+        cmocka_unit_test_teardown(test_chunked_request_body, teardown),
+        cmocka_unit_test_teardown(test_expect_continue, teardown),
+        cmocka_unit_test_teardown(test_head, teardown),
+        cmocka_unit_test_teardown(test_chunked_response_raw, teardown),
+        cmocka_unit_test_teardown(test_hostile_inputs, teardown),
+        cmocka_unit_test_teardown(test_oversize_headers, teardown),
+        cmocka_unit_test_teardown(test_header_timeout, teardown),
+        cmocka_unit_test_teardown(test_idle_timeout, teardown),
+        cmocka_unit_test_teardown(test_slow_reader, teardown),
+        cmocka_unit_test_teardown(test_client_disconnect, teardown),
+        cmocka_unit_test_teardown(test_reset, teardown),
+        cmocka_unit_test_teardown(test_drain, teardown),
+        cmocka_unit_test_teardown(test_preface_detection, teardown),
+        cmocka_unit_test_teardown(test_curl_interop, teardown),
+        cmocka_unit_test_teardown(test_byte_by_byte, teardown),
+        cmocka_unit_test_teardown(test_no_malloc_per_request, teardown),
+        cmocka_unit_test_teardown(test_tls_alpn, teardown),
     };
     /* IG_TEST_FILTER=test_head runs one test (cmocka's glob). */
     if (getenv("IG_TEST_FILTER") != NULL)

@@ -110,6 +110,12 @@ static void on_request(ig_http_stream_t *s)
         ig_http_response_t resp = {200, {NULL, 0, 0}, -1};
         assert_int_equal(ig_http_stream_respond(s, &resp, 0), 0);
         E.held = s;
+    } else if (ig_iov_eq(path, IG_STRLIT("/reset"))) {
+        s->handler = &plain_h;
+        ig_http_response_t resp = {200, {NULL, 0, 0}, -1};
+        assert_int_equal(ig_http_stream_respond(s, &resp, 0), 0);
+        ig_http_stream_reset(s);
+        assert_int_equal(ig_http_stream_write(s, "x", 1, 1), IG_ECLOSED);
     } else if (ig_iov_eq(path, IG_STRLIT("/pause"))) {
         s->handler = &pause_h;
         ig_http_stream_read_pause(s, 1);
@@ -239,6 +245,8 @@ static void run_for(uint64_t ms)
     run_until(&never, ms);
 }
 
+static uint64_t idle_timeout_ms; /* server config for the next setup, 0: default */
+
 static int setup_with(SSL_CTX *srv_tls, SSL_CTX *cli_tls)
 {
     memset(&E, 0, sizeof(E));
@@ -247,6 +255,7 @@ static int setup_with(SSL_CTX *srv_tls, SSL_CTX *cli_tls)
     assert_int_equal(uv_loop_init(&E.loop), 0);
     struct ig_http_server_config cfg = {0};
     cfg.ssl_ctx = srv_tls;
+    cfg.idle_timeout_ms = idle_timeout_ms;
     ig_http_server_init(&E.srv, &cfg);
     E.srv.on_request = on_request;
     assert_int_equal(ig_addr_parse("127.0.0.1:0", &E.addr), 0);
@@ -448,6 +457,12 @@ static void test_client_get_post(void **state)
     ig_http_client_destroy(c);
 }
 
+/* The same over TLS: the client offers ALPN h2 only, the server picks h2 from "h2,http/1.1". */
+static void test_client_get_post_tls(void **state)
+{
+    test_client_get_post(state);
+}
+
 static void test_client_100_concurrent(void **state)
 {
     (void)state;
@@ -560,17 +575,166 @@ static void test_goaway_on_drain(void **state)
     ig_http_client_destroy(c);
 }
 
+static void test_server_reset_and_conn_loss(void **state)
+{
+    (void)state;
+    ig_http_client_t *c = new_client();
+    struct creq rst = {0}, held = {0};
+    /* The application resets: the client sees RST_STREAM, the server's on_close says canceled. */
+    start(c, &rst, "GET", "/reset", NULL, 0);
+    assert_true(run_until(&rst.closed, 5000));
+    assert_int_equal(rst.err, IG_ERESET);
+    assert_true(run_until(&E.srv_closes, 5000));
+    assert_int_equal(E.srv_last_err, IG_ECANCELED);
+
+    /* The connection goes away under an open stream: the server's on_close says closed. */
+    start(c, &held, "GET", "/hold", NULL, 0);
+    assert_true(run_until(&held.status, 5000));
+    assert_non_null(E.held);
+    ig_http_client_destroy(c);
+    assert_true(held.closed);
+    assert_int_equal(held.err, IG_ECANCELED);
+    int two = 0;
+    uint64_t deadline = ig_time_ns() + 5000000000u;
+    while (!(two = E.srv_closes == 2) && ig_time_ns() < deadline)
+        run_for(10);
+    assert_true(two);
+    assert_int_equal(E.srv_last_err, IG_ECLOSED);
+    assert_null(E.held);
+    ig_buf_dispose(&rst.body);
+    ig_buf_dispose(&held.body);
+}
+
+static int setup_idle(void **state)
+{
+    idle_timeout_ms = 200;
+    int rc = setup(state);
+    idle_timeout_ms = 0;
+    return rc;
+}
+
+static void test_server_idle_timeout(void **state)
+{
+    (void)state;
+    ig_http_client_t *c = new_client();
+    struct creq r = {0};
+    start(c, &r, "GET", "/idle", NULL, 0);
+    assert_true(run_until(&r.closed, 5000));
+    assert_int_equal(r.err, 0);
+    assert_int_equal(ig_http_server_connections(&E.srv), 1);
+    run_for(100);
+    assert_int_equal(ig_http_server_connections(&E.srv), 1);
+    int gone = 0;
+    uint64_t deadline = ig_time_ns() + 3000000000u;
+    while (!(gone = ig_http_server_connections(&E.srv) == 0) && ig_time_ns() < deadline)
+        run_for(10);
+    assert_true(gone);
+    ig_buf_dispose(&r.body);
+    ig_http_client_destroy(c);
+}
+
+/*
+ * A hand-written server for the client's GOAWAY handling: after the requests arrive it sends
+ * SETTINGS, SETTINGS ACK, GOAWAY(last_stream_id = 1) and a complete response on stream 1 (an
+ * HPACK-indexed ":status: 200"), so the streams above 1 must end with IG_ERESET.
+ */
+struct fake {
+    ig_sock_t *sock;
+    uv_timer_t timer;
+    size_t got;
+    int closed;
+};
+
+static struct fake F;
+
+static void fake_reply(uv_timer_t *t)
+{
+    (void)t;
+    static const unsigned char frames[] = {
+        0, 0, 0, 4, 0, 0, 0, 0, 0,                            /* SETTINGS */
+        0, 0, 0, 4, 1, 0, 0, 0, 0,                            /* SETTINGS ACK */
+        0, 0, 8, 7, 0, 0, 0, 0, 0, 0,    0, 0, 1, 0, 0, 0, 0, /* GOAWAY last=1 NO_ERROR */
+        0, 0, 1, 1, 5, 0, 0, 0, 1, 0x88,                      /* HEADERS s=1 END_STREAM|END_HEADERS */
+    };
+    if (F.sock != NULL)
+        assert_int_equal(ig_sock_write(F.sock, frames, sizeof(frames)), 0);
+}
+
+static void fake_on_read(ig_sock_t *s, const char *data, size_t len)
+{
+    (void)s;
+    (void)data;
+    if (F.got == 0)
+        uv_timer_start(&F.timer, fake_reply, 100, 0);
+    F.got += len;
+}
+
+static void fake_on_close(ig_sock_t *s, int err)
+{
+    (void)s;
+    (void)err;
+    F.sock = NULL;
+    F.closed = 1;
+}
+
+static const struct ig_sock_ops fake_ops = {.on_read = fake_on_read, .on_close = fake_on_close};
+
+static void fake_accept(ig_listener_t *l, int fd, void *arg)
+{
+    (void)l;
+    (void)arg;
+    struct ig_sock_config sc = {0};
+    IG_ASSERT(F.sock == NULL);
+    F.sock = ig_sock_accept(&E.loop, fd, &sc, &fake_ops, NULL);
+}
+
+static void test_client_goaway_refuses_later_streams(void **state)
+{
+    (void)state;
+    ig_listener_t *l;
+    struct sockaddr_storage a;
+    memset(&F, 0, sizeof(F));
+    uv_timer_init(&E.loop, &F.timer);
+    assert_int_equal(ig_addr_parse("127.0.0.1:0", &a), 0);
+    assert_int_equal(ig_listener_open(&E.loop, (struct sockaddr *)&a, fake_accept, NULL, &l), 0);
+    assert_int_equal(ig_listener_addr(l, &E.addr), 0);
+
+    ig_http_client_t *c = new_client();
+    struct creq r[3] = {{0}};
+    for (int i = 0; i < 3; i++)
+        start(c, &r[i], "GET", "/g", NULL, 0);
+    int all = 0;
+    uint64_t deadline = ig_time_ns() + 5000000000u;
+    while (!(all = r[0].closed && r[1].closed && r[2].closed) && ig_time_ns() < deadline)
+        run_for(10);
+    assert_true(all);
+    assert_int_equal(r[0].err, 0);
+    assert_int_equal(r[0].status, 200);
+    assert_int_equal(r[1].err, IG_ERESET);
+    assert_int_equal(r[2].err, IG_ERESET);
+    /* With nothing left on it, the client closes the connection that got the GOAWAY. */
+    assert_true(run_until(&F.closed, 3000));
+    for (int i = 0; i < 3; i++)
+        ig_buf_dispose(&r[i].body);
+    ig_http_client_destroy(c);
+    ig_listener_close(l);
+    uv_close((uv_handle_t *)&F.timer, NULL);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_nghttp_get_and_post, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_get_post, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_client_get_post, setup_tls, teardown),
+        cmocka_unit_test_setup_teardown(test_client_get_post_tls, setup_tls, teardown),
         cmocka_unit_test_setup_teardown(test_client_100_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_rst_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paused_reader_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_goaway_on_drain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_reset_and_conn_loss, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_idle_timeout, setup_idle, teardown),
+        cmocka_unit_test_setup_teardown(test_client_goaway_refuses_later_streams, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

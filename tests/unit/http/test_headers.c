@@ -141,10 +141,8 @@ static void test_reason(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_add_grows),
-        cmocka_unit_test(test_add_to_borrowed_array),
-        cmocka_unit_test(test_find),
-        cmocka_unit_test(test_remove),
+        cmocka_unit_test(test_add_grows), cmocka_unit_test(test_add_to_borrowed_array),
+        cmocka_unit_test(test_find),      cmocka_unit_test(test_remove),
         cmocka_unit_test(test_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -502,7 +503,357 @@ static void test_listener_addrinuse(void **state)
     assert_int_equal(errno, EADDRINUSE);
     close(fd);
     ig_listener_close(a);
+    /* An address this host does not have: the errno comes back negated. */
+    struct sockaddr_storage foreign;
+    assert_int_equal(ig_addr_parse("192.0.2.1:0", &foreign), 0);
+    assert_int_equal(ig_listener_open(&loop, (struct sockaddr *)&foreign, NULL, NULL, &b), -EADDRNOTAVAIL);
     loop_end();
+}
+
+/* ---- read pause, writev before connect ------------------------------------------------------ */
+
+#define PZ_TOTAL 300000
+
+struct pz_state {
+    uv_timer_t resume;
+    ig_sock_t *server;
+    int paused;
+    int read_while_paused;
+    int pauses;
+    size_t got;
+    int bad;
+    int server_closed, client_closed, client_err;
+};
+
+static void pz_resume(uv_timer_t *t)
+{
+    struct pz_state *st = t->data;
+    st->paused = 0;
+    ig_sock_read_pause(st->server, 0);
+}
+
+static void pz_srv_read(ig_sock_t *s, const char *data, size_t len)
+{
+    struct pz_state *st = s->data;
+    if (st->paused)
+        st->read_while_paused++;
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] != (char)((st->got + i) % 253))
+            st->bad++;
+    }
+    st->got += len;
+    if (st->got == PZ_TOTAL) {
+        ig_sock_close(s);
+        return;
+    }
+    /* Pause after every read and resume from a timer: input must wait, in order. */
+    st->paused = 1;
+    st->pauses++;
+    ig_sock_read_pause(s, 1);
+    uv_timer_start(&st->resume, pz_resume, 1, 0);
+}
+
+static void pz_srv_close(ig_sock_t *s, int err)
+{
+    struct pz_state *st = s->data;
+    (void)err;
+    st->server_closed++;
+    uv_close((uv_handle_t *)&st->resume, NULL);
+}
+
+static const struct ig_sock_ops pz_srv_ops = {.on_read = pz_srv_read, .on_close = pz_srv_close};
+
+static void pz_accept(ig_listener_t *l, int fd, void *arg)
+{
+    struct pz_state *st = arg;
+    st->server = ig_sock_accept(&loop, fd, NULL, &pz_srv_ops, st);
+    ig_listener_close(l);
+}
+
+static void pz_cli_connect(ig_sock_t *s, int status)
+{
+    (void)s;
+    assert_int_equal(status, 0);
+}
+
+static void pz_cli_close(ig_sock_t *s, int err)
+{
+    struct pz_state *st = s->data;
+    st->client_closed++;
+    st->client_err = err;
+}
+
+static const struct ig_sock_ops pz_cli_ops = {
+    .on_connect = pz_cli_connect, .on_read = bp_noread, .on_close = pz_cli_close};
+
+static void test_pause_and_writev_before_connect(void **state)
+{
+    (void)state;
+    static struct pz_state st;
+    static char data[PZ_TOTAL];
+    struct sockaddr_storage addr;
+    ig_listener_t *l;
+    memset(&st, 0, sizeof(st));
+    for (size_t i = 0; i < PZ_TOTAL; i++)
+        data[i] = (char)(i % 253);
+    loop_begin();
+    uv_timer_init(&loop, &st.resume);
+    st.resume.data = &st;
+    listen_any(pz_accept, &st, &l, &addr);
+    ig_sock_t *c = ig_sock_connect(&loop, (struct sockaddr *)&addr, NULL, &pz_cli_ops, &st);
+    /* Queued before the connection exists; sent once it does. */
+    ig_iov_t iov[3] = {ig_iov(data, 1), ig_iov(data + 1, 99999), ig_iov(data + 100000, PZ_TOTAL - 100000)};
+    assert_int_equal(ig_sock_writev(c, iov, 3), 0);
+    assert_int_equal(ig_sock_pending(c), PZ_TOTAL);
+    assert_int_equal(ig_sock_write(c, data, 5u << 20), IG_ETOOBIG); /* over the 4 MiB default */
+    loop_end();
+    assert_int_equal(st.got, PZ_TOTAL);
+    assert_int_equal(st.bad, 0);
+    assert_int_equal(st.read_while_paused, 0);
+    assert_true(st.pauses > 0);
+    assert_int_equal(st.server_closed, 1);
+    assert_int_equal(st.client_closed, 1);
+    assert_int_equal(st.client_err, IG_ECLOSED);
+}
+
+/* ---- close flushes large pending output ------------------------------------------------------ */
+
+#define BIG_REPLY (2u << 20)
+
+struct big_state {
+    size_t got;
+    int bad, server_err, client_err, closes;
+};
+
+static void big_srv_read(ig_sock_t *s, const char *data, size_t len)
+{
+    static char reply[64 * 1024];
+    (void)data;
+    (void)len;
+    for (size_t off = 0; off < BIG_REPLY; off += sizeof(reply)) {
+        for (size_t i = 0; i < sizeof(reply); i++)
+            reply[i] = (char)((off + i) % 241);
+        assert_int_equal(ig_sock_write(s, reply, sizeof(reply)), 0);
+    }
+    ig_sock_close(s); /* everything queued must still arrive */
+}
+
+static void big_srv_close(ig_sock_t *s, int err)
+{
+    struct big_state *st = s->data;
+    st->server_err = err;
+    st->closes++;
+}
+
+static const struct ig_sock_ops big_srv_ops = {.on_read = big_srv_read, .on_close = big_srv_close};
+
+static void big_accept(ig_listener_t *l, int fd, void *arg)
+{
+    ig_sock_accept(&loop, fd, NULL, &big_srv_ops, arg);
+    ig_listener_close(l);
+}
+
+static void big_cli_read(ig_sock_t *s, const char *data, size_t len)
+{
+    struct big_state *st = s->data;
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] != (char)((st->got + i) % 241))
+            st->bad++;
+    }
+    st->got += len;
+}
+
+static void big_cli_close(ig_sock_t *s, int err)
+{
+    struct big_state *st = s->data;
+    st->client_err = err;
+    st->closes++;
+}
+
+static const struct ig_sock_ops big_cli_ops = {
+    .on_connect = cr_cli_connect, .on_read = big_cli_read, .on_close = big_cli_close};
+
+static void test_close_flushes_everything(void **state)
+{
+    (void)state;
+    struct big_state st;
+    struct sockaddr_storage addr;
+    ig_listener_t *l;
+    memset(&st, 0, sizeof(st));
+    loop_begin();
+    listen_any(big_accept, &st, &l, &addr);
+    ig_sock_connect(&loop, (struct sockaddr *)&addr, NULL, &big_cli_ops, &st);
+    loop_end();
+    assert_int_equal(st.got, BIG_REPLY);
+    assert_int_equal(st.bad, 0);
+    assert_int_equal(st.closes, 2);
+    assert_int_equal(st.server_err, 0);
+    assert_int_equal(st.client_err, IG_ECLOSED);
+}
+
+/* ---- steady state allocates nothing ---------------------------------------------------------- */
+
+#define PP_ROUNDS 2000
+#define PP_SIZE   1500
+
+struct pp_state {
+    int rounds;
+    size_t got;
+    int closes;
+    int armed;
+};
+
+static void pp_cli_send(ig_sock_t *s)
+{
+    char msg[PP_SIZE];
+    memset(msg, 'a' + (char)(((struct pp_state *)s->data)->rounds % 26), sizeof(msg));
+    /* Two writes per round: coalesced into one flush. */
+    assert_int_equal(ig_sock_write(s, msg, 500), 0);
+    assert_int_equal(ig_sock_write(s, msg + 500, PP_SIZE - 500), 0);
+}
+
+static void pp_cli_connect(ig_sock_t *s, int status)
+{
+    assert_int_equal(status, 0);
+    pp_cli_send(s);
+}
+
+static void pp_cli_read(ig_sock_t *s, const char *data, size_t len)
+{
+    struct pp_state *st = s->data;
+    (void)data;
+    st->got += len;
+    if (st->got < PP_SIZE)
+        return;
+    assert_int_equal(st->got, PP_SIZE);
+    st->got = 0;
+    st->rounds++;
+    if (st->rounds == 10) {
+        /* Warmed up: any allocation from here on through ig_malloc aborts the test. */
+        ig_mem_fail_after(1);
+        st->armed = 1;
+    }
+    if (st->rounds == PP_ROUNDS) {
+        ig_mem_fail_after(0);
+        st->armed = 0;
+        ig_sock_close(s);
+        return;
+    }
+    pp_cli_send(s);
+}
+
+static void pp_close(ig_sock_t *s, int err)
+{
+    struct pp_state *st = s->data;
+    (void)err;
+    st->closes++;
+}
+
+static const struct ig_sock_ops pp_cli_ops = {
+    .on_connect = pp_cli_connect, .on_read = pp_cli_read, .on_close = pp_close};
+static const struct ig_sock_ops pp_srv_ops = {.on_read = srv_read, .on_close = pp_close};
+
+static void pp_accept(ig_listener_t *l, int fd, void *arg)
+{
+    ig_sock_accept(&loop, fd, NULL, &pp_srv_ops, arg);
+    ig_listener_close(l);
+}
+
+static void test_steady_state_no_malloc(void **state)
+{
+    (void)state;
+    struct pp_state st;
+    struct sockaddr_storage addr;
+    ig_listener_t *l;
+    memset(&st, 0, sizeof(st));
+    loop_begin();
+    listen_any(pp_accept, &st, &l, &addr);
+    ig_sock_connect(&loop, (struct sockaddr *)&addr, NULL, &pp_cli_ops, &st);
+    loop_end();
+    assert_int_equal(st.rounds, PP_ROUNDS);
+    assert_int_equal(st.closes, 2);
+}
+
+/* ---- out of file descriptors: the listener backs off instead of spinning ------------------- */
+
+#define FILL_MAX 256
+
+struct mf_state {
+    int fillers[FILL_MAX];
+    int nfill;
+    int late_client; /* connects once descriptors are back (some tools consume the first) */
+    struct sockaddr_storage addr;
+    uv_timer_t release;
+    uint64_t start_ns, accepted_ns;
+    ig_listener_t *listener;
+};
+
+static void mf_release(uv_timer_t *t)
+{
+    struct mf_state *st = t->data;
+    for (int i = 0; i < st->nfill; i++)
+        close(st->fillers[i]);
+    st->nfill = 0;
+    connect(st->late_client, (struct sockaddr *)&st->addr, sizeof(struct sockaddr_in));
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void mf_accept(ig_listener_t *l, int fd, void *arg)
+{
+    struct mf_state *st = arg;
+    st->accepted_ns = ig_time_ns();
+    close(fd);
+    ig_listener_close(l);
+}
+
+static void test_listener_emfile_backoff(void **state)
+{
+    (void)state;
+    static struct mf_state st;
+    struct sockaddr_storage addr;
+    struct rlimit saved, low;
+    struct rusage ru0, ru1;
+    memset(&st, 0, sizeof(st));
+    loop_begin();
+    listen_any(mf_accept, &st, &st.listener, &addr);
+    int client = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_true(client >= 0);
+    connect(client, (struct sockaddr *)&addr, sizeof(struct sockaddr_in)); /* completes in the backlog */
+    st.late_client = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_true(st.late_client >= 0);
+    st.addr = addr;
+
+    /* Use up every descriptor the (lowered) limit allows. */
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    low = saved;
+    low.rlim_cur = (rlim_t)st.late_client + 32;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fd;
+    while (st.nfill < FILL_MAX && (fd = dup(client)) >= 0)
+        st.fillers[st.nfill++] = fd;
+    assert_true(st.nfill < FILL_MAX); /* the limit was reached */
+    uv_timer_init(&loop, &st.release);
+    st.release.data = &st;
+    uv_timer_start(&st.release, mf_release, 50, 0);
+
+    enum ig_log_level level = ig_log_get_level();
+    ig_log_set_level(IG_LOG_ERROR); /* the warning is expected */
+    getrusage(RUSAGE_SELF, &ru0);
+    st.start_ns = ig_time_ns();
+    loop_end();
+    getrusage(RUSAGE_SELF, &ru1);
+    ig_log_set_level(level);
+    setrlimit(RLIMIT_NOFILE, &saved);
+    close(client);
+    close(st.late_client);
+
+    uint64_t waited_ms = (st.accepted_ns - st.start_ns) / 1000000;
+    assert_true(st.accepted_ns != 0);
+    assert_true(waited_ms >= 90 && waited_ms < 2000); /* retried after the 100 ms pause */
+    long cpu_us =
+        (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) * 1000000L + (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) +
+        (ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1000000L + (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec);
+    assert_true(cpu_us < 60000); /* a spinning accept loop would burn the whole 100 ms */
 }
 
 int main(void)
@@ -516,6 +867,10 @@ int main(void)
         cmocka_unit_test(test_connect_bad_address),
         cmocka_unit_test(test_abort_while_connecting),
         cmocka_unit_test(test_listener_addrinuse),
+        cmocka_unit_test(test_pause_and_writev_before_connect),
+        cmocka_unit_test(test_close_flushes_everything),
+        cmocka_unit_test(test_steady_state_no_malloc),
+        cmocka_unit_test(test_listener_emfile_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -303,12 +303,155 @@ static void test_ctx_errors(void **state)
     assert_int_equal(ig_tls_self_signed("x", "/nonexistent/dir/c.pem", "/nonexistent/dir/k.pem"), -1);
 }
 
+/* ---- read pause with buffered TLS records ---------------------------------------------------- */
+
+#define PZ_TOTAL 300000
+
+struct pz_state {
+    SSL_CTX *server_ctx;
+    uv_timer_t resume;
+    ig_sock_t *server;
+    int paused, read_while_paused, pauses, bad;
+    size_t got;
+    int server_closed, client_closed, client_err;
+};
+
+static void pz_resume(uv_timer_t *t)
+{
+    struct pz_state *st = t->data;
+    st->paused = 0;
+    ig_sock_read_pause(st->server, 0);
+}
+
+static void pz_srv_read(ig_sock_t *s, const char *data, size_t len)
+{
+    struct pz_state *st = s->data;
+    if (st->paused)
+        st->read_while_paused++;
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] != (char)((st->got + i) % 253))
+            st->bad++;
+    }
+    st->got += len;
+    if (st->got == PZ_TOTAL) {
+        ig_sock_close(s);
+        return;
+    }
+    /* Paused after one record: the rest of the ciphertext already read stays buffered. */
+    st->paused = 1;
+    st->pauses++;
+    ig_sock_read_pause(s, 1);
+    uv_timer_start(&st->resume, pz_resume, 1, 0);
+}
+
+static void pz_srv_close(ig_sock_t *s, int err)
+{
+    struct pz_state *st = s->data;
+    (void)err;
+    st->server_closed++;
+    uv_close((uv_handle_t *)&st->resume, NULL);
+}
+
+static const struct ig_sock_ops pz_srv_ops = {.on_read = pz_srv_read, .on_close = pz_srv_close};
+
+static void pz_accept(ig_listener_t *l, int fd, void *arg)
+{
+    struct pz_state *st = arg;
+    struct ig_sock_config cfg = {.ssl_ctx = st->server_ctx};
+    st->server = ig_sock_accept(&loop, fd, &cfg, &pz_srv_ops, st);
+    ig_listener_close(l);
+}
+
+static void pz_cli_connect(ig_sock_t *s, int status)
+{
+    static char data[PZ_TOTAL];
+    assert_int_equal(status, 0);
+    for (size_t i = 0; i < PZ_TOTAL; i++)
+        data[i] = (char)(i % 253);
+    assert_int_equal(ig_sock_write(s, data, PZ_TOTAL), 0);
+}
+
+static void pz_cli_read(ig_sock_t *s, const char *data, size_t len)
+{
+    (void)s;
+    (void)data;
+    (void)len;
+}
+
+static void pz_cli_close(ig_sock_t *s, int err)
+{
+    struct pz_state *st = s->data;
+    st->client_closed++;
+    st->client_err = err;
+}
+
+static const struct ig_sock_ops pz_cli_ops = {
+    .on_connect = pz_cli_connect, .on_read = pz_cli_read, .on_close = pz_cli_close};
+
+static void test_tls_read_pause(void **state)
+{
+    (void)state;
+    char err[256];
+    static struct pz_state st;
+    struct sockaddr_storage any, addr;
+    ig_listener_t *l;
+    memset(&st, 0, sizeof(st));
+    st.server_ctx = ig_tls_server_ctx(cert, key, NULL, err, sizeof(err));
+    assert_non_null(st.server_ctx);
+    SSL_CTX *cctx = ig_tls_client_ctx(cert, 0, NULL, err, sizeof(err));
+    assert_non_null(cctx);
+    loop_begin();
+    uv_timer_init(&loop, &st.resume);
+    st.resume.data = &st;
+    assert_int_equal(ig_addr_parse("127.0.0.1:0", &any), 0);
+    assert_int_equal(ig_listener_open(&loop, (struct sockaddr *)&any, pz_accept, &st, &l), 0);
+    assert_int_equal(ig_listener_addr(l, &addr), 0);
+    struct ig_sock_config cfg = {.ssl_ctx = cctx, .sni = "localhost"};
+    ig_sock_connect(&loop, (struct sockaddr *)&addr, &cfg, &pz_cli_ops, &st);
+    loop_end();
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(st.server_ctx);
+    assert_int_equal(st.got, PZ_TOTAL);
+    assert_int_equal(st.bad, 0);
+    assert_int_equal(st.read_while_paused, 0);
+    assert_true(st.pauses >= PZ_TOTAL / 16384 - 1); /* about one per record */
+    assert_int_equal(st.server_closed, 1);
+    assert_int_equal(st.client_closed, 1);
+    assert_int_equal(st.client_err, IG_ECLOSED);
+}
+
+static void test_tls_ip_san(void **state)
+{
+    (void)state;
+    char err[256], saved_cert[128], saved_key[128];
+    static struct tls_state st;
+    memset(&st, 0, sizeof(st));
+    st.expect = 5000;
+    memcpy(saved_cert, cert, sizeof(cert));
+    memcpy(saved_key, key, sizeof(key));
+    snprintf(cert, sizeof(cert), "%s/ip-cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/ip-key.pem", dir);
+    assert_int_equal(ig_tls_self_signed("127.0.0.1", cert, key), 0);
+    SSL_CTX *cctx = ig_tls_client_ctx(cert, 0, NULL, err, sizeof(err));
+    assert_non_null(cctx);
+    run_echo(&st, NULL, cctx, "127.0.0.1"); /* verified against the IP SAN, no SNI sent */
+    SSL_CTX_free(cctx);
+    unlink(cert);
+    unlink(key);
+    memcpy(cert, saved_cert, sizeof(cert));
+    memcpy(key, saved_key, sizeof(key));
+    assert_int_equal(st.connect_status, 0);
+    assert_int_equal(st.got, st.expect);
+    assert_int_equal(st.client_err, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls_echo_h2),           cmocka_unit_test(test_tls_server_closes_after_reply),
         cmocka_unit_test(test_tls_no_alpn_overlap),   cmocka_unit_test(test_tls_name_mismatch),
         cmocka_unit_test(test_tls_handshake_timeout), cmocka_unit_test(test_ctx_errors),
+        cmocka_unit_test(test_tls_read_pause),        cmocka_unit_test(test_tls_ip_san),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
