@@ -1,6 +1,6 @@
 # Unit tests: tests/unit/<module>/test_<name>.c, one cmocka executable each, linked against the
 # module's library.
-set(IG_TEST_LIBS ig_sim ig_config ig_http ig_metrics ig_loop ig_core)
+set(IG_TEST_LIBS ${IG_ALL_LIBS})
 if(CMOCKA_FOUND)
   file(GLOB unit_dirs LIST_DIRECTORIES true CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/*)
   foreach(dir ${unit_dirs})

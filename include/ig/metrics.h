@@ -204,8 +204,8 @@ struct ig_prom_label {
 };
 
 /**
- * One sample as delivered to the callback. Every slice borrows the page or the scratch buffer and
- * is valid only during the callback (the scratch buffer and the label array are reused).
+ * One sample as delivered to the callback. Slices of the page stay valid with the page; the label
+ * array and label values unescaped into the scratch buffer are reused after the callback returns.
  */
 struct ig_prom_sample {
     ig_iov_t name;                      /* as written: "foo_bucket" for a histogram family "foo" */
@@ -235,8 +235,8 @@ struct ig_prom_error {
 typedef int (*ig_prom_sample_cb)(void *data, const struct ig_prom_sample *s);
 
 /**
- * Optional pre-filter, called once the sample's name is read (|s| has name, family, help, type
- * and line; no labels or value yet). Returning 0 skips the rest of the line unread, so labels and
+ * Optional pre-filter, called once the sample's name is read (|s| has name, family, help, type,
+ * line and text; nlabels and value are 0). Returning 0 skips the rest of the line unread, so labels and
  * value of skipped lines are not validated: this is what makes a targeted read of a large page
  * cheap.
  */

@@ -635,8 +635,9 @@ struct ig_http_cconn *ig_h2__client_conn_create(ig_http_client_t *c, ig_sock_t *
     conn->super.ops = &h2c_cconn_ops;
     ig_list_init(&conn->streams);
     ig_list_init(&conn->free);
-    /* Request bodies use the same per-stream high-water mark as the server's default. */
-    ig_h2__conn_init(&conn->h2, sock, &h2c_conn_ops, 256u << 10);
+    /* Request bodies use the server's default per-stream high-water mark; client.c opens its
+     * sockets with the default output cap (4 MiB). */
+    ig_h2__conn_init(&conn->h2, sock, &h2c_conn_ops, 256u << 10, 4u << 20);
     sock->ops = &h2c_sock_ops;
     sock->data = conn;
     int rc = nghttp2_session_client_new3(&conn->h2.ngh, client_callbacks, conn, client_option, &ig_h2__mem);

@@ -42,12 +42,14 @@ nghttp2_mem ig_h2__mem = {NULL, h2_malloc, h2_free, h2_calloc, h2_realloc};
 
 static void conn_timer_cb(uv_timer_t *t);
 
-void ig_h2__conn_init(struct ig_h2_conn *c, ig_sock_t *sock, const struct ig_h2_conn_ops *ops, size_t high_water)
+void ig_h2__conn_init(struct ig_h2_conn *c, ig_sock_t *sock, const struct ig_h2_conn_ops *ops, size_t high_water,
+                      size_t max_pending)
 {
     memset(c, 0, sizeof(*c));
     c->sock = sock;
     c->ops = ops;
     c->high_water = high_water;
+    c->send_threshold = IG_MIN((size_t)IG_H2_SEND_THRESHOLD, max_pending / 2);
     ig_list_init(&c->notify);
     uv_timer_init(sock->loop, &c->timer);
     c->timer.data = c;
@@ -195,7 +197,7 @@ void ig_h2__conn_flush(struct ig_h2_conn *c)
         return;
     c->busy++;
     while (!c->failed && c->sock != NULL) {
-        while (ig_sock_pending(c->sock) < IG_H2_SEND_THRESHOLD) {
+        while (ig_sock_pending(c->sock) < c->send_threshold) {
             const uint8_t *p;
             ssize_t n = nghttp2_session_mem_send(c->ngh, &p);
             if (n < 0) {

@@ -395,7 +395,6 @@ static void h2s_resumed(struct ig_h2_io *io)
 
 static void h2s_done(struct ig_h2_conn *c)
 {
-    fprintf(stderr, "DBG done failed=%d wr=%d ww=%d\n", c->failed, nghttp2_session_want_read(c->ngh), nghttp2_session_want_write(c->ngh));
     if (c->sock != NULL)
         ig_sock_close(c->sock);
 }
@@ -485,7 +484,7 @@ static void h2s_on_drain(ig_sock_t *s)
 static void h2s_on_close(ig_sock_t *s, int err)
 {
     struct h2s_conn *conn = s->data;
-    fprintf(stderr, "DBG sock close %d\n", err);
+    (void)err;
     conn->h2.sock = NULL;
     if (conn->h2.busy) {
         /* Closed from inside the engine: finish once the stack has unwound. */
@@ -512,7 +511,7 @@ void ig_h2__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre
     ig_list_init(&conn->streams);
     ig_list_init(&conn->free);
     ig_http__sconn_add(srv, &conn->super);
-    ig_h2__conn_init(&conn->h2, sock, &h2s_conn_ops, cfg->high_water);
+    ig_h2__conn_init(&conn->h2, sock, &h2s_conn_ops, cfg->high_water, cfg->max_pending);
     sock->ops = &h2s_sock_ops;
     sock->data = conn;
     int rc = nghttp2_session_server_new3(&conn->h2.ngh, server_callbacks, conn, server_option, &ig_h2__mem);

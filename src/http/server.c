@@ -164,7 +164,7 @@ static void accept_on_read(ig_sock_t *s, const char *data, size_t len)
     }
     /* A preface split across reads (rare): compare the continuation, then join for the engine. */
     size_t n = IG_MIN(len, H2_PREFACE_LEN - ac->npre);
-    int match = memcmp(data, H2_PREFACE + ac->npre, n) == 0;
+    int match = memcmp(data, &H2_PREFACE[ac->npre], n) == 0;
     if (match && ac->npre + n < H2_PREFACE_LEN) {
         memcpy(ac->pre + ac->npre, data, n);
         ac->npre += n;

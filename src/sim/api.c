@@ -159,7 +159,7 @@ static void stream_flush(struct ig_sim_call *c)
             return;
         int rc = ig_http_stream_write(c->stream, ig_buf_data(b), b->len, end);
         if (rc == IG_EAGAIN)
-            c->blocked = 1, fprintf(stderr, "BLOCKED at %u/%u\n", c->written, c->generated);
+            c->blocked = 1;
         else if (rc != 0)
             return; /* the stream is going away; on_close follows */
         if (!end && c->written == c->generated)

@@ -125,11 +125,11 @@ assert first is not None and total - first > 0.5, (first, total)
 check "slow sim exits 0 on SIGTERM" sim_stop "$SIM_PID"
 
 # a client that stops reading: the server holds back (IG_EAGAIN, on_writable) instead of buffering
-# a whole 3 MB stream, and once the client reads again every event arrives, in order
-sim_start --model bulk --zero-latency
+# a whole 11 MB stream, and once the client reads again every event arrives, in order
+sim_start --model bulk --zero-latency --max-model-len 70000
 pycheck '
 import socket, time
-port, n = int(sys.argv[1]), 16000
+port, n = int(sys.argv[1]), 60000
 words = [" the", " and", " for", " you", " not", " are", " all", " new",
          " was", " can", " has", " one", " our", " out", " day", " get"]
 s = socket.socket()

@@ -42,4 +42,18 @@ check "streams 1,3,5,7,9 opened" [ "$(grep -c 'send HEADERS frame' "$T/multi.log
 timeout 10 nghttp -v "$SIM_URL/nowhere" >"$T/404.log" 2>&1
 check "h2 unknown path 404" grep -q ':status: 404' "$T/404.log"
 check "h2 sim exits 0 on SIGTERM" sim_stop "$SIM_PID"
+
+# thousands of concurrent streams in one process: 2000 streams, 1000 at a time on each of two
+# connections, every one a 20-token SSE stream batched by the engine
+if command -v h2load >/dev/null; then
+    sim_start --model many --max-num-seqs 4096 --decode-ms 5 --decode-ms-per-seq 0 --prefill-overhead-ms 0
+    printf '%s' '{"prompt":"load","max_tokens":20,"stream":true}' >"$T/load.json"
+    timeout 60 h2load -n 2000 -c 2 -m 1000 -d "$T/load.json" -H 'content-type: application/json' \
+        "$SIM_URL/v1/completions" >"$T/h2load.txt" 2>&1
+    check "h2load: 2000 streams succeeded" grep -q '2000 succeeded, 0 failed, 0 errored, 0 timeout' "$T/h2load.txt"
+    check "h2load: all 2xx" grep -q 'status codes: 2000 2xx' "$T/h2load.txt"
+    check "engine counted 2000 finished requests" \
+        [ "$(metric 'vllm:request_success_total{model_name="many",finished_reason="length"}')" = 2000 ]
+    check "load sim exits 0 on SIGTERM" sim_stop "$SIM_PID"
+fi
 finish

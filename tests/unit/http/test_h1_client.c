@@ -682,6 +682,26 @@ static void test_h2_shared_connection(void **state)
     assert_int_equal(n_accepted, 1);
 }
 
+/* HTTP/2: a body written while the stream still waits for its connection is replayed on start. */
+static void test_h2_body_while_waiting(void **state)
+{
+    (void)state;
+    setup_loop(1);
+    struct ig_http_client_config cfg = {.addr = srv_addr, .version = IG_HTTP_2};
+    client = ig_http_client_create(&loop, &cfg);
+    struct result r = {0};
+    ig_http_request_t req = {.method = IG_STRLIT("POST"), .path = IG_STRLIT("/echo"), .content_length = 5};
+    ig_http_cstream_t *cs = ig_http_client_request(client, &req, 0, &c_handler, &r);
+    assert_int_equal(ig_list_empty(&client->waiting), 0); /* not connected yet */
+    assert_int_equal(ig_http_cstream_write(cs, "hel", 3, 0), 0);
+    assert_int_equal(ig_http_cstream_write(cs, "lo", 2, 1), 0);
+    run_loop();
+    assert_int_equal(r.close_err, 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 10);
+    assert_memory_equal(r.body, "echo:hello", 10);
+}
+
 /* A TLS handshake that never completes ends with IG_ETIMEDOUT after connect_timeout_ms. */
 static void test_connect_timeout(void **state)
 {
@@ -918,6 +938,7 @@ int main(void)
         cmocka_unit_test(test_tls),
         cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_h2_shared_connection),
+        cmocka_unit_test(test_h2_body_while_waiting),
     };
     if (getenv("IG_TEST_FILTER") != NULL)
         cmocka_set_test_filter(getenv("IG_TEST_FILTER"));

@@ -129,9 +129,15 @@ static const struct ig_http_stream_handler big_handler = {
     .on_close = record_close,
 };
 
+static atomic_int peer_ok;
+
 static void on_request(ig_http_stream_t *s)
 {
     atomic_fetch_add(&n_requests, 1);
+    const struct sockaddr_in *peer = (const struct sockaddr_in *)&s->peer;
+    if (peer->sin_family == AF_INET && peer->sin_addr.s_addr == htonl(INADDR_LOOPBACK) && peer->sin_port != 0 &&
+        !s->is_tls && ig_iov_eq(s->req.scheme, IG_STRLIT("http")) && s->loop == &fx.loop)
+        atomic_fetch_add(&peer_ok, 1);
     ig_iov_t path = s->req.path;
     if (ig_iov_eq(path, IG_STRLIT("/echo"))) {
         struct echo *e = ig_calloc(1, sizeof(*e));
@@ -227,6 +233,7 @@ static void server_start(const struct ig_http_server_config *cfg)
     memset(&fx, 0, sizeof(fx));
     atomic_store(&n_accepted, 0);
     atomic_store(&n_requests, 0);
+    atomic_store(&peer_ok, 0);
     atomic_store(&n_closed, 0);
     atomic_store(&last_close_err, 1);
     assert_int_equal(uv_loop_init(&fx.loop), 0);
@@ -449,6 +456,7 @@ static void test_keepalive_three(void **state)
     }
     assert_int_equal(atomic_load(&n_accepted), 1);
     assert_int_equal(atomic_load(&n_requests), 3);
+    assert_int_equal(atomic_load(&peer_ok), 3); /* every recycled stream knows its peer */
     raw_close(&r);
     server_stop();
 }

@@ -42,6 +42,9 @@ struct env {
     size_t pause_first;       /* length of the first on_body after resume */
     int pause_resumed;
     int drained;
+    size_t big_sent;            /* /big: response bytes written */
+    int big_eagain;             /* /big: writes that returned IG_EAGAIN */
+    int big_writable;           /* /big: on_writable calls */
     SSL_CTX *srv_tls, *cli_tls; /* TLS tests only */
 };
 
@@ -94,6 +97,34 @@ static void pause_on_body(ig_http_stream_t *s, const char *data, size_t len, int
     }
 }
 
+#define BIG_RESPONSE (8u << 20)
+
+/* /big: a generated 8 MiB response written as fast as the stream accepts it. */
+static void big_pump(ig_http_stream_t *s)
+{
+    static char chunk[65536];
+    while (E.big_sent < BIG_RESPONSE) {
+        for (size_t i = 0; i < sizeof(chunk); i++)
+            chunk[i] = (char)('A' + (E.big_sent + i) % 23);
+        int end = E.big_sent + sizeof(chunk) == BIG_RESPONSE;
+        int rc = ig_http_stream_write(s, chunk, sizeof(chunk), end);
+        assert_true(rc == 0 || rc == IG_EAGAIN);
+        E.big_sent += sizeof(chunk);
+        if (rc == IG_EAGAIN) {
+            E.big_eagain++;
+            return;
+        }
+    }
+}
+
+static void big_on_writable(ig_http_stream_t *s)
+{
+    E.big_writable++;
+    big_pump(s);
+}
+
+static const struct ig_http_stream_handler big_h = {NULL, big_on_writable, srv_on_close};
+
 static const struct ig_http_stream_handler pause_h = {pause_on_body, NULL, srv_on_close};
 static const struct ig_http_stream_handler plain_h = {NULL, NULL, srv_on_close};
 
@@ -110,6 +141,11 @@ static void on_request(ig_http_stream_t *s)
         ig_http_response_t resp = {200, {NULL, 0, 0}, -1};
         assert_int_equal(ig_http_stream_respond(s, &resp, 0), 0);
         E.held = s;
+    } else if (ig_iov_eq(path, IG_STRLIT("/big"))) {
+        s->handler = &big_h;
+        ig_http_response_t resp = {200, {NULL, 0, 0}, BIG_RESPONSE};
+        assert_int_equal(ig_http_stream_respond(s, &resp, 0), 0);
+        big_pump(s);
     } else if (ig_iov_eq(path, IG_STRLIT("/reset"))) {
         s->handler = &plain_h;
         ig_http_response_t resp = {200, {NULL, 0, 0}, -1};
@@ -143,6 +179,8 @@ struct creq {
     const char *src; /* request body to send */
     size_t src_len, sent;
     int cancel_on_response;
+    int pause_on_response; /* pause reading the response body from on_response */
+    int trailer_ok;        /* "grpc-status: 0" was among the trailers at the end of the body */
 };
 
 static void pump(struct creq *r)
@@ -164,13 +202,19 @@ static void c_on_response(ig_http_cstream_t *cs, const ig_http_response_t *resp)
     r->status = resp->status;
     if (r->cancel_on_response)
         ig_http_cstream_cancel(cs);
+    if (r->pause_on_response)
+        ig_http_cstream_read_pause(cs, 1);
 }
 
 static void c_on_body(ig_http_cstream_t *cs, const char *data, size_t len, int end)
 {
     struct creq *r = cs->data;
-    (void)end;
     assert_int_equal(ig_buf_append(&r->body, data, len), 0);
+    const ig_http_headers_t *t = end ? ig_h2__cstream_trailers(cs) : NULL;
+    if (t != NULL) {
+        ssize_t i = ig_http_headers_find(t, IG_STRLIT("grpc-status"), 0);
+        r->trailer_ok = i >= 0 && ig_iov_eq(t->v[i].value, IG_STRLIT("0"));
+    }
 }
 
 static void c_on_writable(ig_http_cstream_t *cs)
@@ -210,7 +254,7 @@ static void start(ig_http_client_t *c, struct creq *r, const char *method, const
     req.version = IG_HTTP_2;
     req.headers = (ig_http_headers_t){hd, 2, 2};
     req.content_length = body != NULL ? (int64_t)len : -1;
-    ig_buf_init(&r->body, 8u << 20);
+    ig_buf_init(&r->body, 16u << 20);
     r->src = body;
     r->src_len = len;
     r->cs = ig_http_client_request(c, &req, body == NULL, &client_h, r);
@@ -605,6 +649,48 @@ static void test_server_reset_and_conn_loss(void **state)
     ig_buf_dispose(&held.body);
 }
 
+/*
+ * The client pauses reading: a large response stops at the client's stream window and the
+ * server's writes return IG_EAGAIN until on_writable; a small response that completes while
+ * paused is held, and its on_close waits until the client has read it.
+ */
+static void test_client_paused_response(void **state)
+{
+    (void)state;
+    ig_http_client_t *c = new_client();
+    struct creq big = {0}, small = {0};
+    big.pause_on_response = small.pause_on_response = 1;
+    start(c, &big, "GET", "/big", NULL, 0);
+    start(c, &small, "GET", "/hello", NULL, 0);
+    run_for(300);
+    assert_int_equal(big.status, 200);
+    assert_int_equal(small.status, 200);
+    assert_int_equal(big.body.len, 0);
+    assert_false(small.closed);
+    assert_int_equal(small.body.len, 0);
+    assert_true(E.big_eagain > 0);
+    assert_true(E.big_sent < BIG_RESPONSE);
+
+    ig_http_cstream_read_pause(small.cs, 0);
+    assert_true(run_until(&small.closed, 5000));
+    assert_int_equal(small.err, 0);
+    assert_int_equal(small.body.len, strlen("GET /hello"));
+    assert_memory_equal(ig_buf_data(&small.body), "GET /hello", small.body.len);
+
+    ig_http_cstream_read_pause(big.cs, 0);
+    assert_true(run_until(&big.closed, 10000));
+    assert_int_equal(big.err, 0);
+    assert_int_equal(big.body.len, BIG_RESPONSE);
+    const char *b = ig_buf_data(&big.body);
+    for (size_t i = 0; i < BIG_RESPONSE; i++)
+        if (b[i] != (char)('A' + i % 23))
+            fail_msg("byte %zu differs", i);
+    assert_true(E.big_writable > 0);
+    ig_buf_dispose(&big.body);
+    ig_buf_dispose(&small.body);
+    ig_http_client_destroy(c);
+}
+
 static int setup_idle(void **state)
 {
     idle_timeout_ms = 200;
@@ -636,7 +722,8 @@ static void test_server_idle_timeout(void **state)
 /*
  * A hand-written server for the client's GOAWAY handling: after the requests arrive it sends
  * SETTINGS, SETTINGS ACK, GOAWAY(last_stream_id = 1) and a complete response on stream 1 (an
- * HPACK-indexed ":status: 200"), so the streams above 1 must end with IG_ERESET.
+ * HPACK-indexed ":status: 200", a body, a trailer as a literal field), so the streams above 1
+ * must end with IG_ERESET, and stream 1's trailer is kept.
  */
 struct fake {
     ig_sock_t *sock;
@@ -651,10 +738,13 @@ static void fake_reply(uv_timer_t *t)
 {
     (void)t;
     static const unsigned char frames[] = {
-        0, 0, 0, 4, 0, 0, 0, 0, 0,                            /* SETTINGS */
-        0, 0, 0, 4, 1, 0, 0, 0, 0,                            /* SETTINGS ACK */
-        0, 0, 8, 7, 0, 0, 0, 0, 0, 0,    0, 0, 1, 0, 0, 0, 0, /* GOAWAY last=1 NO_ERROR */
-        0, 0, 1, 1, 5, 0, 0, 0, 1, 0x88,                      /* HEADERS s=1 END_STREAM|END_HEADERS */
+        0, 0,  0,   4,   0,   0,   0,   0,   0,                                      /* SETTINGS */
+        0, 0,  0,   4,   1,   0,   0,   0,   0,                                      /* SETTINGS ACK */
+        0, 0,  8,   7,   0,   0,   0,   0,   0,   0,    0,   0,   1,   0, 0,   0, 0, /* GOAWAY last=1 NO_ERROR */
+        0, 0,  1,   1,   4,   0,   0,   0,   1,   0x88,                        /* HEADERS s=1 END_HEADERS :status 200 */
+        0, 0,  2,   0,   0,   0,   0,   0,   1,   'o',  'k',                   /* DATA s=1 "ok" */
+        0, 0,  15,  1,   5,   0,   0,   0,   1,                                /* HEADERS s=1 END_STREAM|END_HEADERS */
+        0, 11, 'g', 'r', 'p', 'c', '-', 's', 't', 'a',  't', 'u', 's', 1, '0', /* trailer */
     };
     if (F.sock != NULL)
         assert_int_equal(ig_sock_write(F.sock, frames, sizeof(frames)), 0);
@@ -710,6 +800,9 @@ static void test_client_goaway_refuses_later_streams(void **state)
     assert_true(all);
     assert_int_equal(r[0].err, 0);
     assert_int_equal(r[0].status, 200);
+    assert_int_equal(r[0].body.len, 2);
+    assert_memory_equal(ig_buf_data(&r[0].body), "ok", 2);
+    assert_true(r[0].trailer_ok);
     assert_int_equal(r[1].err, IG_ERESET);
     assert_int_equal(r[2].err, IG_ERESET);
     /* With nothing left on it, the client closes the connection that got the GOAWAY. */
@@ -733,6 +826,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_paused_reader_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_goaway_on_drain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_reset_and_conn_loss, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_paused_response, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_idle_timeout, setup_idle, teardown),
         cmocka_unit_test_setup_teardown(test_client_goaway_refuses_later_streams, setup, teardown),
     };

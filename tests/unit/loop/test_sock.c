@@ -6,7 +6,10 @@
  * own loop with a guard timer so that a hang fails instead of blocking.
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <setjmp.h>
@@ -856,6 +859,93 @@ static void test_listener_emfile_backoff(void **state)
     assert_true(cpu_us < 60000); /* a spinning accept loop would burn the whole 100 ms */
 }
 
+/* ---- a producer driven only by on_drain, against a slow reader thread ----------------------- */
+
+#define DR_TOTAL (8u << 20)
+
+struct dr_state {
+    int lfd;
+    size_t sent;
+    _Atomic size_t received;
+    int drains, closes, close_err;
+};
+
+/* The peer: a plain blocking reader that starts late, so output backs up first. */
+static void *dr_reader(void *arg)
+{
+    struct dr_state *st = arg;
+    static char buf[65536];
+    int fd = accept(st->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    usleep(100000);
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        st->received += (size_t)n;
+    }
+    close(fd);
+    return NULL;
+}
+
+/* Writes only from here (and on_connect): no timer or other event drives the loop. */
+static void dr_pump(ig_sock_t *s)
+{
+    static char chunk[65536];
+    struct dr_state *st = s->data;
+    st->drains++;
+    while (st->sent < DR_TOTAL) {
+        if (ig_sock_pending(s) > 256 * 1024)
+            return; /* on_drain resumes */
+        assert_int_equal(ig_sock_write(s, chunk, sizeof(chunk)), 0);
+        st->sent += sizeof(chunk);
+    }
+    ig_sock_close(s);
+}
+
+static void dr_connect(ig_sock_t *s, int status)
+{
+    assert_int_equal(status, 0);
+    dr_pump(s);
+}
+
+static void dr_close(ig_sock_t *s, int err)
+{
+    struct dr_state *st = s->data;
+    st->closes++;
+    st->close_err = err;
+}
+
+static const struct ig_sock_ops dr_ops = {
+    .on_connect = dr_connect, .on_read = bp_noread, .on_drain = dr_pump, .on_close = dr_close};
+
+static void test_drain_driven_writer(void **state)
+{
+    (void)state;
+    static struct dr_state st;
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sin);
+    pthread_t th;
+    memset(&st, 0, sizeof(st));
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    st.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(bind(st.lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(st.lfd, 4), 0);
+    assert_int_equal(getsockname(st.lfd, (struct sockaddr *)&sin, &len), 0);
+    assert_int_equal(pthread_create(&th, NULL, dr_reader, &st), 0);
+    loop_begin();
+    ig_sock_connect(&loop, (struct sockaddr *)&sin, NULL, &dr_ops, &st);
+    loop_end();
+    pthread_join(th, NULL);
+    close(st.lfd);
+    assert_int_equal(st.closes, 1);
+    assert_int_equal(st.close_err, 0);
+    assert_int_equal(st.sent, DR_TOTAL);
+    assert_int_equal(st.received, DR_TOTAL);
+    assert_true(st.drains > 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -871,6 +961,7 @@ int main(void)
         cmocka_unit_test(test_close_flushes_everything),
         cmocka_unit_test(test_steady_state_no_malloc),
         cmocka_unit_test(test_listener_emfile_backoff),
+        cmocka_unit_test(test_drain_driven_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
