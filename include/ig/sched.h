@@ -282,7 +282,7 @@ struct ig_sched_cycle {
     uint64_t _hashes[IG_SCHED_MAX_HASHES];
     size_t _n_hashes;
     size_t _block_chars;
-    int64_t _capacity;
+    uint64_t _seq;   /* prefix match stamp */
     int64_t _tokens; /* estimated prompt tokens (inflight-load-producer) */
     int _counted;    /* pre_request accounted this request */
 };

@@ -316,11 +316,16 @@ static void call_on_body(ig_http_stream_t *s, const char *data, size_t len, int 
     c->busy++;
     if (end && c->body.len == 0) {
         call_start(c, data, len); /* the whole body in one piece: parse it in place */
-    } else if (len > 0 && ig_buf_append(&c->body, data, len) != 0) {
-        call_error(c, 413, "the request body is larger than 8 MiB", NULL);
-    } else if (end) {
-        call_start(c, ig_buf_data(&c->body), c->body.len);
+        goto out;
     }
+    /* A body in pieces: one allocation for all of it when its length is announced (<= 8 MiB, checked). */
+    if (c->body.len == 0 && s->req.content_length > 0)
+        ig_buf_reserve(&c->body, (size_t)s->req.content_length);
+    if (len > 0 && ig_buf_append(&c->body, data, len) != 0)
+        call_error(c, 413, "the request body is larger than 8 MiB", NULL);
+    else if (end)
+        call_start(c, ig_buf_data(&c->body), c->body.len);
+out:
     call_unhold(c);
 }
 
@@ -341,8 +346,6 @@ static void generation(struct ig_sim_app *app, ig_http_stream_t *s, enum ig_sim_
     struct ig_sim_call *c = call_get(app);
     c->api = (uint8_t)api;
     c->stream = s;
-    if (s->req.content_length > 0)
-        ig_buf_reserve(&c->body, (size_t)s->req.content_length); /* one allocation for the whole body */
     ig_list_push_back(&app->calls, &c->link);
     app->ncalls++;
     s->data = c;

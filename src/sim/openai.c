@@ -235,6 +235,8 @@ int ig_sim__oai_parse(enum ig_sim_api api, const char *body, size_t len, struct 
     out->max_tokens = -1;
     ig_buf_reset(prompt);
 
+    if (len == 0)
+        return fail(err, NULL, "the request body is empty: a JSON object is expected");
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
     if (root == NULL)

@@ -4,6 +4,22 @@
 # keep-alive, hostile HTTP/1 input, and a clean exit on SIGTERM.
 source "$(dirname "$0")/lib.sh"
 
+# ---- command line ------------------------------------------------------------------------------
+"$IG_BIN" sim --help >"$IG_TMP/help.txt" 2>&1
+check "--help exits 0" [ $? = 0 ]
+for f in --max-num-seqs --kv-cache-blocks --num-gpu-blocks-override --lora-modules --zero-latency --metrics-flavor \
+    --no-enable-prefix-caching --decode-ms-per-seq --default-max-tokens; do
+    check "--help lists $f" grep -q -- "$f" "$IG_TMP/help.txt"
+done
+check "--help shows defaults" grep -q -- '--max-num-seqs N .*(default: 256)' "$IG_TMP/help.txt"
+timeout 5 "$IG_BIN" sim --model m --no-such-flag >/dev/null 2>"$IG_TMP/bad.txt"
+check "unknown flag exits 2" [ $? = 2 ]
+check "unknown flag is named" grep -q -- "--no-such-flag" "$IG_TMP/bad.txt"
+timeout 5 "$IG_BIN" sim --model m --max-num-seqs zero >/dev/null 2>&1
+check "bad number exits 2" [ $? = 2 ]
+timeout 5 "$IG_BIN" sim --port 1 >/dev/null 2>&1
+check "missing --model exits 2" [ $? = 2 ]
+
 sim_start --model base-m --lora-modules ad-a,ad-b=/models/b --id replica-7 --zero-latency --max-model-len 512
 T=$IG_TMP
 

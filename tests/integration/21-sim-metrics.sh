@@ -5,10 +5,30 @@
 source "$(dirname "$0")/lib.sh"
 
 T=$IG_TMP
-# 20 ms per step: requests stay in flight long enough to be seen by a scrape.
-sim_start --model m1 --max-num-seqs 2 --decode-ms 20 --decode-ms-per-seq 0 --prefill-overhead-ms 0 \
+# 40 ms per step: requests stay in flight long enough to be seen by a scrape.
+sim_start --model m1 --max-num-seqs 2 --decode-ms 40 --decode-ms-per-seq 0 --prefill-overhead-ms 0 \
     --prefill-ms-per-token 0 --block-size 16 --kv-cache-blocks 4096 --lora-modules lo-a,lo-b --max-loras 1
 M='{model_name="m1"}'
+
+# scrape_until FILE SECONDS PYTHON-EXPR: scrapes /metrics into FILE until EXPR holds; EXPR sees
+# m, a dict from series (name and labels, as written) to value.
+scrape_until() {
+    local file=$1 deadline=$((SECONDS + $2)) expr=$3
+    while [ $SECONDS -lt $deadline ]; do
+        curl -sS -m 5 -o "$file" "$SIM_URL/metrics"
+        if python3 -c "import sys
+m = {}
+for line in open(sys.argv[1]):
+    if line.strip() and not line.startswith('#'):
+        k, v = line.rsplit(' ', 1); m[k] = float(v)
+M = '{model_name=\"m1\"}'
+sys.exit(0 if ($expr) else 1)" "$file" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    return 1
+}
 
 curl -sS -m 5 -D "$T/metrics.h" -o "$T/metrics0.txt" "$SIM_URL/metrics"
 check "metrics content type" grep -qi '^content-type: text/plain; version=0.0.4' "$T/metrics.h"
@@ -45,14 +65,10 @@ for i in 1 2 3 4 5; do
     IG_PIDS+=($!)
     qpids+=($!)
 done
-sleep 0.25
-curl -sS -m 5 -o "$T/during.txt" "$SIM_URL/metrics"
+check "scrape during the run: 2 running, some waiting, KV in use" scrape_until "$T/during.txt" 5 \
+    "m['vllm:num_requests_running' + M] == 2 and m['vllm:num_requests_waiting' + M] > 0 and
+     0 < m['vllm:kv_cache_usage_perc' + M] <= 1"
 val() { awk -v k="$1" 'index($0, k) == 1 { print $NF; exit }' "$2"; }
-check "num_requests_running = 2 during the run" [ "$(val "vllm:num_requests_running$M" "$T/during.txt")" = 2 ]
-check "num_requests_waiting > 0 during the run" \
-    python3 -c "assert float('$(val "vllm:num_requests_waiting$M" "$T/during.txt")') > 0"
-check "kv_cache_usage_perc > 0 during the run" \
-    python3 -c "v = float('$(val "vllm:kv_cache_usage_perc$M" "$T/during.txt")'); assert 0 < v <= 1, v"
 for p in "${qpids[@]}"; do wait "$p"; done
 check "all queued requests completed" pycheck '
 for f in sys.argv[1:]:
@@ -78,13 +94,10 @@ for a in lo-a lo-b; do
         --data-binary "{\"model\":\"$a\",\"prompt\":\"adapter $a\",\"max_tokens\":25}" "$SIM_URL/v1/completions" &
     IG_PIDS+=($!)
     lpids+=($!)
-    sleep 0.05 # lo-a arrives first
 done
-sleep 0.2
-curl -sS -m 5 -o "$T/lora.txt" "$SIM_URL/metrics"
-check "lora_requests_info: lo-a running, lo-b waiting" \
-    grep -q '^vllm:lora_requests_info{running_lora_adapters="lo-a",waiting_lora_adapters="lo-b",max_lora="1"} ' \
-    "$T/lora.txt"
+check "lora_requests_info: one adapter running, the other waiting, max_lora 1" scrape_until "$T/lora.txt" 5 \
+    "any(k in m for k in ('vllm:lora_requests_info{running_lora_adapters=\"lo-a\",waiting_lora_adapters=\"lo-b\",max_lora=\"1\"}',
+                          'vllm:lora_requests_info{running_lora_adapters=\"lo-b\",waiting_lora_adapters=\"lo-a\",max_lora=\"1\"}'))"
 for p in "${lpids[@]}"; do wait "$p"; done
 check "both adapter requests completed" pycheck '
 for f in sys.argv[1:]:
@@ -96,8 +109,7 @@ curl -sS -N -m 30 -o /dev/null -H 'content-type: application/json' \
     --data-binary '{"model":"m1","prompt":"long","max_tokens":2000,"stream":true}' "$SIM_URL/v1/completions" &
 cpid=$!
 IG_PIDS+=($cpid)
-sleep 0.3
-check "the long stream is running" [ "$(metric "vllm:num_requests_running$M")" = 1 ]
+check "the long stream is running" scrape_until "$T/long.txt" 5 "m['vllm:num_requests_running' + M] == 1"
 kill -KILL "$cpid" 2>/dev/null
 wait "$cpid" 2>/dev/null
 ok=0

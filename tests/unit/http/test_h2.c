@@ -42,6 +42,7 @@ struct env {
     size_t pause_first;       /* length of the first on_body after resume */
     int pause_resumed;
     int drained;
+    size_t big_total;           /* /big: response size (0: BIG_RESPONSE) */
     size_t big_sent;            /* /big: response bytes written */
     int big_eagain;             /* /big: writes that returned IG_EAGAIN */
     int big_writable;           /* /big: on_writable calls */
@@ -103,10 +104,10 @@ static void pause_on_body(ig_http_stream_t *s, const char *data, size_t len, int
 static void big_pump(ig_http_stream_t *s)
 {
     static char chunk[65536];
-    while (E.big_sent < BIG_RESPONSE) {
+    while (E.big_sent < E.big_total) {
         for (size_t i = 0; i < sizeof(chunk); i++)
             chunk[i] = (char)('A' + (E.big_sent + i) % 23);
-        int end = E.big_sent + sizeof(chunk) == BIG_RESPONSE;
+        int end = E.big_sent + sizeof(chunk) == E.big_total;
         int rc = ig_http_stream_write(s, chunk, sizeof(chunk), end);
         assert_true(rc == 0 || rc == IG_EAGAIN);
         E.big_sent += sizeof(chunk);
@@ -143,7 +144,9 @@ static void on_request(ig_http_stream_t *s)
         E.held = s;
     } else if (ig_iov_eq(path, IG_STRLIT("/big"))) {
         s->handler = &big_h;
-        ig_http_response_t resp = {200, {NULL, 0, 0}, BIG_RESPONSE};
+        if (E.big_total == 0)
+            E.big_total = BIG_RESPONSE;
+        ig_http_response_t resp = {200, {NULL, 0, 0}, (int64_t)E.big_total};
         assert_int_equal(ig_http_stream_respond(s, &resp, 0), 0);
         big_pump(s);
     } else if (ig_iov_eq(path, IG_STRLIT("/reset"))) {
@@ -691,6 +694,43 @@ static void test_client_paused_response(void **state)
     ig_http_client_destroy(c);
 }
 
+/*
+ * A raw client opens huge flow-control windows, asks for 64 MiB and never reads: the server's
+ * output stops at the socket (kernel buffers plus the send threshold), its writes keep returning
+ * IG_EAGAIN, and the connection survives (without the pending-output check, queuing past the
+ * socket's max_pending would have failed the connection).
+ */
+static void test_server_socket_backpressure(void **state)
+{
+    (void)state;
+    static const unsigned char hello[] =
+        {
+            'P',  'R',  'I',  ' ',  '*',  ' ', 'H', 'T', 'T',  'P',  '/',  '2', '.', '0', '\r', '\n', '\r', '\n', 'S',
+            'M',  '\r', '\n', '\r', '\n', 0,   0,   6,   4,    0,    0,    0,   0,   0,   0,    4,    0x7f, 0xff, 0xff,
+            0xff, /* SETTINGS INITIAL_WINDOW_SIZE max */
+            0,    0,    4,    8,    0,    0,   0,   0,   0,    0x7f, 0xff, 0,   0, /* WINDOW_UPDATE conn +2^31-65536 */
+            0,    0,    19,   1,    5,    0,   0,   0,   1, /* HEADERS s=1 END_STREAM|END_HEADERS */
+            0x82, 0x86, 0x04, 4,    '/',  'b', 'i', 'g', 0x01, 9,    '1',  '2', '7', '.', '0',  '.',  '0',  '.',  '1',
+        };
+    E.big_total = 64u << 20;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&E.addr, sizeof(struct sockaddr_in)), 0);
+    assert_int_equal(write(fd, hello, sizeof(hello)), (ssize_t)sizeof(hello));
+    run_for(500);
+    assert_int_equal(ig_http_server_connections(&E.srv), 1);
+    assert_true(E.big_sent > (1u << 20));
+    assert_true(E.big_sent < E.big_total / 2);
+    assert_true(E.big_eagain > 0);
+    size_t sent = E.big_sent;
+    run_for(100);
+    assert_int_equal(E.big_sent, sent); /* stalled, not spinning */
+    assert_int_equal(E.srv_closes, 0);
+    close(fd);
+    assert_true(run_until(&E.srv_closes, 5000));
+    assert_int_not_equal(E.srv_last_err, 0);
+}
+
 static int setup_idle(void **state)
 {
     idle_timeout_ms = 200;
@@ -827,6 +867,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_goaway_on_drain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_reset_and_conn_loss, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_paused_response, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_socket_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_idle_timeout, setup_idle, teardown),
         cmocka_unit_test_setup_teardown(test_client_goaway_refuses_later_streams, setup, teardown),
     };

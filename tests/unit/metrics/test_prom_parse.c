@@ -235,6 +235,44 @@ static void test_families(void **state)
     assert_string_equal(ig_prom_type_name(IG_PROM_TYPE_COUNT), "untyped");
 }
 
+/* Names that start with the current family's name take a shortcut: same verdicts as a full scan. */
+static void test_family_prefix(void **state)
+{
+    (void)state;
+    struct recs rs;
+    struct ig_prom_error err;
+    assert_int_equal(parse_str("# HELP foo Foo.\n"
+                               "# TYPE foo counter\n"
+                               "foo 1\n"
+                               "foobar 2\n"
+                               "foo_total 3\n"
+                               "fo 4\n"
+                               "# TYPE foo_x gauge\n"
+                               "foo 5\n"
+                               "foo_x 6\n",
+                               &rs, NULL),
+                     0);
+    assert_int_equal(rs.n, 6);
+    assert_int_equal(rs.r[0].type, IG_PROM_COUNTER);
+    assert_string_equal(rs.r[0].help, "Foo.");
+    assert_string_equal(rs.r[1].name, "foobar");
+    assert_int_equal(rs.r[1].type, IG_PROM_UNTYPED);
+    assert_int_equal(rs.r[2].type, IG_PROM_COUNTER);
+    assert_string_equal(rs.r[3].name, "fo");
+    assert_int_equal(rs.r[3].type, IG_PROM_UNTYPED);
+    assert_int_equal(rs.r[4].type, IG_PROM_UNTYPED); /* the family is foo_x now */
+    assert_int_equal(rs.r[5].type, IG_PROM_GAUGE);
+    assert_string_equal(rs.r[5].help, ""); /* a new family starts without help */
+    /* an invalid byte right after the family prefix is still caught */
+    assert_int_equal(parse_str("# TYPE foo gauge\nfoo-1 1\n", &rs, &err), IG_EPROTO);
+    assert_int_equal(err.line, 2);
+    assert_int_equal(err.col, 4);
+    assert_int_equal(parse_str("# TYPE foo gauge\n# HELP foo\x01 x\n", &rs, &err), IG_EPROTO);
+    assert_int_equal(err.col, 11);
+    assert_int_equal(parse_str("# TYPE foo gauge\nfo", &rs, &err), IG_EPROTO);
+    assert_string_equal(err.msg, "missing value");
+}
+
 static void test_whitespace(void **state)
 {
     (void)state;
@@ -1104,16 +1142,16 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic_samples),    cmocka_unit_test(test_families),
-        cmocka_unit_test(test_whitespace),       cmocka_unit_test(test_escapes),
-        cmocka_unit_test(test_values),           cmocka_unit_test(test_values_roundtrip),
-        cmocka_unit_test(test_timestamps),       cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_limits),           cmocka_unit_test(test_early_stop),
-        cmocka_unit_test(test_filter),           cmocka_unit_test(test_guard_page),
-        cmocka_unit_test(test_spec_compile),     cmocka_unit_test(test_spec_match),
-        cmocka_unit_test(test_select_rules),     cmocka_unit_test(test_query_labels),
-        cmocka_unit_test(test_extract_errors),   cmocka_unit_test(test_split_list),
-        cmocka_unit_test(test_vllm_page),        cmocka_unit_test(test_engine_pages),
-        cmocka_unit_test(test_writer_roundtrip),
+        cmocka_unit_test(test_family_prefix),    cmocka_unit_test(test_whitespace),
+        cmocka_unit_test(test_escapes),          cmocka_unit_test(test_values),
+        cmocka_unit_test(test_values_roundtrip), cmocka_unit_test(test_timestamps),
+        cmocka_unit_test(test_errors),           cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_early_stop),       cmocka_unit_test(test_filter),
+        cmocka_unit_test(test_guard_page),       cmocka_unit_test(test_spec_compile),
+        cmocka_unit_test(test_spec_match),       cmocka_unit_test(test_select_rules),
+        cmocka_unit_test(test_query_labels),     cmocka_unit_test(test_extract_errors),
+        cmocka_unit_test(test_split_list),       cmocka_unit_test(test_vllm_page),
+        cmocka_unit_test(test_engine_pages),     cmocka_unit_test(test_writer_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Module-private declarations of gateway/: the process-wide state (control thread), the
+ * snapshots shared by all workers (config + rate-limit buckets + listener TLS contexts), the
+ * per-worker plans (a snapshot resolved to upstream origins), per-worker statistics merged at
+ * scrape time, and the proxy's per-request state.
+ *
+ * Threads: the control thread runs its own libuv loop (admin, stats and readiness ports, the
+ * file watch, signals); each worker runs one loop with its listeners, downstream connections and
+ * upstream pools. A snapshot is immutable and refcounted (atomic); a plan and everything in a
+ * worker belong to that worker's thread only.
+ */
+#ifndef IG_GATEWAY_INT_H
+#define IG_GATEWAY_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "ig/config.h"
+#include "ig/gateway.h"
+#include "ig/http.h"
+#include "ig/loop.h"
+#include "ig/metrics.h"
+
+/* ---- snapshots (shared, immutable) ----------------------------------------------------------- */
+
+/** A gateway-wide token bucket of one localRateLimit entry (shared by workers, under |lock|). */
+struct gw_bucket {
+    pthread_mutex_t lock;
+    const struct ig_cfg_rate_limit *rl;
+    double tokens;
+    uint64_t last_ns;
+};
+
+struct gw_snap {
+    atomic_int refs;
+    struct ig_config *cfg;   /* one reference, dropped with the snapshot */
+    SSL_CTX **bind_tls;      /* per bind: server context of its HTTPS listener, or NULL */
+    size_t *listener_base;   /* per bind: index of its first listener in the global listener order */
+    size_t *route_base;      /* per global listener: index of its first route in the global route order */
+    size_t n_listeners;
+    size_t n_routes;
+    struct gw_bucket **route_buckets; /* per global route: n_rate_limits buckets, or NULL */
+    struct gw_bucket *buckets;
+    size_t n_buckets;
+    uint64_t generation; /* 1 for the first load, +1 per reload */
+};
+
+/** Builds a snapshot around |cfg| (takes ownership). Returns NULL and writes |err| when a TLS file is unusable. */
+struct gw_snap *gw_snap_create(struct ig_config *cfg, uint64_t generation, char *err, size_t errlen);
+struct gw_snap *gw_snap_ref(struct gw_snap *s);
+void gw_snap_unref(struct gw_snap *s);
+/** Global index of |route| (a route of |snap|'s config). */
+size_t gw_snap_route_index(const struct gw_snap *snap, const struct ig_cfg_route *route);
+/** Takes |cost| tokens from every bucket of the route; returns 1 when allowed, 0 when limited. */
+int gw_snap_rate_take(struct gw_snap *snap, const struct ig_cfg_route *route, size_t route_index, uint64_t cost);
+
+/* ---- per-worker upstream origins and plans --------------------------------------------------- */
+
+/** One upstream origin on one worker: an address, a protocol and a keep-alive pool. */
+struct gw_origin {
+    ig_list_t link;
+    struct sockaddr_storage addr;
+    int version;                 /* IG_HTTP_11 or IG_HTTP_2 */
+    int tls;                     /* 1: https */
+    int insecure;                /* backendTLS.insecure */
+    uint64_t connect_timeout_ms; /* tcp.connectTimeout (0: the client's default) */
+    char sni[256];               /* backendTLS.hostname, or the host as written */
+    char root[512];              /* backendTLS.root path, or "" */
+    char label[64];              /* "ip:port", the access log's endpoint */
+    ig_http_client_t *client;
+    SSL_CTX *ssl_ctx;
+    uint32_t inflight; /* requests on this origin now (power-of-two-choices) */
+};
+
+/** A route backend resolved on one worker. */
+struct gw_bplan {
+    const struct ig_cfg_route_backend *rb;
+    const struct ig_cfg_backend_policies *named; /* the named backend's policies, or NULL */
+    struct gw_origin **eps;                      /* candidate origins (service endpoints, or one) */
+    size_t n_eps;
+    const char *name;   /* metrics/access-log "backend" label */
+    const char *authority; /* Host for urlRewrite authority "auto": the backend's host[:port] */
+    uint64_t request_timeout_ns; /* http.requestTimeout (backend or named backend) */
+    int inference;               /* inferenceRouting is configured */
+    const char *unavailable;     /* why this backend cannot serve (NULL: it can) */
+};
+
+struct gw_plan {
+    int refs; /* worker-local */
+    struct gw_snap *snap;
+    ig_pool_t pool;
+    struct gw_bplan **routes; /* per global route: its backends */
+};
+
+/* ---- statistics (per worker, merged at scrape) ----------------------------------------------- */
+
+#define GW_STATS_MAX     2048 /* label sets per worker; past it requests count in an overflow set */
+#define GW_STATS_BUCKETS 14
+#define GW_LABEL_MAX     96
+
+extern const double gw_duration_bounds[GW_STATS_BUCKETS];
+
+/* One label set. The key is written once before |n| publishes it; values are single-writer atomics. */
+struct gw_stat {
+    char gateway[GW_LABEL_MAX], listener[GW_LABEL_MAX], route[GW_LABEL_MAX], route_rule[GW_LABEL_MAX];
+    char backend[GW_LABEL_MAX], method[16], reason[32];
+    int status;
+    uint64_t hash;
+    _Atomic uint64_t count;
+    _Atomic uint64_t buckets[GW_STATS_BUCKETS + 1];
+    _Atomic uint64_t sum_us;
+};
+
+struct gw_stats {
+    struct gw_stat *v; /* GW_STATS_MAX + 1 (the last: overflow) */
+    _Atomic size_t n;
+    uint32_t *index; /* open addressing: entry index + 1, 0 empty */
+    size_t index_cap;
+    _Atomic uint64_t downstream_connections;
+    _Atomic uint64_t upstream_connects; /* requests that opened a new upstream connection */
+    _Atomic uint64_t active_requests;   /* gauge: started - finished */
+    _Atomic uint64_t ratelimited;
+};
+
+/** Label values of one finished request (borrowed strings). */
+struct gw_stat_key {
+    const char *gateway, *listener, *route, *route_rule, *backend, *method, *reason;
+    int status;
+};
+
+void gw_stats_init(struct gw_stats *st);
+void gw_stats_dispose(struct gw_stats *st);
+void gw_stats_record(struct gw_stats *st, const struct gw_stat_key *k, uint64_t duration_ns);
+
+/* ---- the process ----------------------------------------------------------------------------- */
+
+struct gw_worker;
+
+struct gw_proc {
+    const char *path;   /* -f FILE, or NULL */
+    const char *inline_text; /* -c TEXT */
+    char *dir, *base;   /* the watched directory and the file's name in it */
+    uv_loop_t loop;     /* control thread */
+    struct ig_workers *workers;
+    int nworkers;
+    struct gw_worker **w; /* set by each worker's init */
+    pthread_mutex_t lock; /* guards |snap| for readers on other threads */
+    struct gw_snap *snap; /* the current snapshot (one reference) */
+    uint64_t generation;
+    atomic_int listening; /* workers whose listeners are open */
+    atomic_int failed;    /* workers that could not open a listener */
+    atomic_int draining;
+    atomic_int workers_done;
+    _Atomic uint64_t reloads_ok, reloads_failed;
+    _Atomic double reload_time; /* wall clock of the last successful (re)load */
+    uint64_t drain_timeout_ms;
+    int access_log_json;
+    int access_log_fd;
+    /* control loop handles */
+    ig_http_server_t admin, stats, ready;
+    ig_listener_t *admin_l, *stats_l, *ready_l;
+    uv_signal_t sigterm, sigint, sighup;
+    uv_fs_event_t watch;
+    uv_timer_t reload_timer, drain_timer;
+    uv_async_t done_async;
+    int watching;
+    int exit_status;
+};
+
+extern struct gw_proc gw;
+
+/* ---- a worker -------------------------------------------------------------------------------- */
+
+/* One bind (port) served on one worker. */
+struct gw_server {
+    ig_http_server_t http;
+    struct gw_worker *w;
+    uint16_t port;
+    ig_listener_t *listener;
+    int drained;
+};
+
+struct gw_worker {
+    ig_worker_t *w;
+    struct gw_plan *plan; /* current (one reference held by the worker) */
+    struct gw_server **servers;
+    size_t n_servers;
+    size_t servers_drained;
+    ig_list_t origins; /* struct gw_origin */
+    ig_list_t free_reqs;
+    ig_list_t active_reqs;
+    size_t n_reqs; /* allocated request objects (free + active) */
+    struct gw_stats stats;
+    uint64_t rng;
+    char logbuf[8192];
+    int stopping;
+    int closed_clients;
+};
+
+/* worker.c */
+void gw_worker_init(ig_worker_t *w, void *arg);
+/** Control thread: hands |snap| (one reference taken per worker) to every worker. */
+void gw_workers_swap(struct gw_snap *snap);
+/** Control thread: resets every in-flight request (drain deadline). */
+void gw_workers_abort(void);
+struct gw_plan *gw_plan_ref(struct gw_plan *p);
+void gw_plan_unref(struct gw_worker *w, struct gw_plan *p);
+uint64_t gw_rand(struct gw_worker *w);
+/** Called by the proxy when the worker's last request is over while stopping. */
+void gw_worker_maybe_done(struct gw_worker *w);
+
+/* proxy.c */
+void gw_proxy_on_request(ig_http_stream_t *s);
+/** Resets every active request of |w| (drain deadline). */
+void gw_proxy_abort_all(struct gw_worker *w);
+/** Frees the free-listed request objects (their timers close asynchronously). */
+void gw_proxy_release_pool(struct gw_worker *w);
+
+/* control.c */
+int gw_control_run(void);
+/** Writes the merged metrics page. Returns 0 or IG_ETOOBIG. */
+int gw_metrics_render(ig_buf_t *out);
+
+/* access log (stats.c) */
+struct gw_access {
+    const char *gateway, *listener, *route, *endpoint, *backend;
+    char src[64];
+    ig_iov_t method, host, path;
+    int version, status;
+    const char *protocol;
+    const char *reason; /* error / reason, or NULL */
+    uint64_t duration_ns;
+    uint64_t req_bytes, resp_bytes;
+    int retries;
+};
+void gw_access_log(struct gw_worker *w, const struct ig_config *cfg, const struct gw_access *a);
+
+#endif

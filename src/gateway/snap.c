@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Gateway snapshots: a loaded configuration plus what every worker shares with it and nothing
+ * else, built once per (re)load on the control thread: the listeners' TLS server contexts, the
+ * global route numbering the workers' plans are indexed by, and the gateway-wide token buckets of
+ * localRateLimit. Immutable after creation except the buckets (each under its own mutex);
+ * refcounted so requests still holding an old snapshot finish with it.
+ */
+#include <stdio.h>
+
+#include <openssl/err.h>
+
+#include "gateway_int.h"
+
+static SSL_CTX *listener_tls(const struct ig_cfg_listener *l, char *err, size_t errlen)
+{
+    const struct ig_cfg_listener_tls *t = l->tls;
+    SSL_CTX *ctx = ig_tls_server_ctx(t->cert.path.base, t->key.path.base, "h2,http/1.1", err, errlen);
+    if (ctx == NULL)
+        return NULL;
+    if (t->min_version != IG_CFG_TLS_DEFAULT)
+        SSL_CTX_set_min_proto_version(ctx, t->min_version == IG_CFG_TLS_1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    if (t->max_version != IG_CFG_TLS_DEFAULT)
+        SSL_CTX_set_max_proto_version(ctx, t->max_version == IG_CFG_TLS_1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    if (t->root.path.len > 0) {
+        /* A client CA turns on mutual TLS: a client without a certificate signed by it is refused. */
+        if (SSL_CTX_load_verify_locations(ctx, t->root.path.base, NULL) != 1) {
+            snprintf(err, errlen, "%s: cannot load the client CA", t->root.path.base);
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
+    return ctx;
+}
+
+struct gw_snap *gw_snap_create(struct ig_config *cfg, uint64_t generation, char *err, size_t errlen)
+{
+    struct gw_snap *s = ig_calloc(1, sizeof(*s));
+    atomic_init(&s->refs, 1);
+    s->cfg = cfg;
+    s->generation = generation;
+    size_t nb = cfg->n_binds;
+    s->bind_tls = ig_calloc(nb + 1, sizeof(*s->bind_tls));
+    s->listener_base = ig_calloc(nb + 1, sizeof(*s->listener_base));
+    for (size_t b = 0; b < nb; b++) {
+        s->listener_base[b] = s->n_listeners;
+        s->n_listeners += cfg->binds[b].n_listeners;
+    }
+    s->route_base = ig_calloc(s->n_listeners + 1, sizeof(*s->route_base));
+    size_t nbuckets = 0;
+    for (size_t b = 0; b < nb; b++) {
+        const struct ig_cfg_bind *bind = &cfg->binds[b];
+        for (size_t i = 0; i < bind->n_listeners; i++) {
+            const struct ig_cfg_listener *l = &bind->listeners[i];
+            s->route_base[s->listener_base[b] + i] = s->n_routes;
+            s->n_routes += l->n_routes;
+            for (size_t r = 0; r < l->n_routes; r++)
+                nbuckets += l->routes[r].policies.n_rate_limits;
+            /* One bind serves one TLS context: the first HTTPS listener's (SNI selection of
+             * certificates per listener hostname is not implemented). */
+            if (l->protocol == IG_CFG_PROTO_HTTPS && l->tls != NULL && s->bind_tls[b] == NULL) {
+                s->bind_tls[b] = listener_tls(l, err, errlen);
+                if (s->bind_tls[b] == NULL) {
+                    gw_snap_unref(s);
+                    return NULL;
+                }
+            }
+        }
+    }
+    s->route_buckets = ig_calloc(s->n_routes + 1, sizeof(*s->route_buckets));
+    s->buckets = ig_calloc(nbuckets + 1, sizeof(*s->buckets));
+    uint64_t now = ig_time_ns();
+    for (size_t b = 0; b < nb; b++) {
+        const struct ig_cfg_bind *bind = &cfg->binds[b];
+        for (size_t i = 0; i < bind->n_listeners; i++) {
+            const struct ig_cfg_listener *l = &bind->listeners[i];
+            for (size_t r = 0; r < l->n_routes; r++) {
+                const struct ig_cfg_route_policies *p = &l->routes[r].policies;
+                if (p->n_rate_limits == 0)
+                    continue;
+                s->route_buckets[s->route_base[s->listener_base[b] + i] + r] = &s->buckets[s->n_buckets];
+                for (size_t k = 0; k < p->n_rate_limits; k++) {
+                    struct gw_bucket *bk = &s->buckets[s->n_buckets++];
+                    pthread_mutex_init(&bk->lock, NULL);
+                    bk->rl = &p->rate_limits[k];
+                    bk->tokens = (double)bk->rl->max_tokens;
+                    bk->last_ns = now;
+                }
+            }
+        }
+    }
+    return s;
+}
+
+struct gw_snap *gw_snap_ref(struct gw_snap *s)
+{
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    return s;
+}
+
+void gw_snap_unref(struct gw_snap *s)
+{
+    if (s == NULL || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (size_t b = 0; s->bind_tls != NULL && b < s->cfg->n_binds; b++)
+        SSL_CTX_free(s->bind_tls[b]);
+    for (size_t i = 0; i < s->n_buckets; i++)
+        pthread_mutex_destroy(&s->buckets[i].lock);
+    ig_free(s->bind_tls);
+    ig_free(s->listener_base);
+    ig_free(s->route_base);
+    ig_free(s->route_buckets);
+    ig_free(s->buckets);
+    ig_config_unref(s->cfg);
+    ig_free(s);
+}
+
+size_t gw_snap_route_index(const struct gw_snap *snap, const struct ig_cfg_route *route)
+{
+    const struct ig_cfg_listener *l = route->listener;
+    const struct ig_cfg_bind *b = l->bind;
+    size_t bi = (size_t)(b - snap->cfg->binds);
+    size_t li = snap->listener_base[bi] + (size_t)(l - b->listeners);
+    return snap->route_base[li] + (size_t)(route - l->routes);
+}
+
+int gw_snap_rate_take(struct gw_snap *snap, const struct ig_cfg_route *route, size_t route_index, uint64_t cost)
+{
+    struct gw_bucket *bk = snap->route_buckets[route_index];
+    if (bk == NULL)
+        return 1;
+    int ok = 1;
+    /* Every bucket of the route must allow the request; buckets are refilled lazily. */
+    size_t n = route->policies.n_rate_limits;
+    uint64_t now = ig_time_ns();
+    for (size_t i = 0; i < n; i++) {
+        struct gw_bucket *b = &bk[i];
+        pthread_mutex_lock(&b->lock);
+        const struct ig_cfg_rate_limit *rl = b->rl;
+        if (now > b->last_ns && rl->fill_interval_ns > 0) {
+            uint64_t fills = (now - b->last_ns) / rl->fill_interval_ns;
+            if (fills > 0) {
+                b->tokens += (double)fills * (double)rl->tokens_per_fill;
+                if (b->tokens > (double)rl->max_tokens)
+                    b->tokens = (double)rl->max_tokens;
+                b->last_ns += fills * rl->fill_interval_ns;
+            }
+        }
+        if (rl->type == IG_CFG_RATE_LIMIT_REQUESTS) {
+            if (b->tokens >= (double)cost)
+                b->tokens -= (double)cost;
+            else
+                ok = 0;
+        } else if (b->tokens <= 0) {
+            /* Token limits are charged after the response (usage); an empty bucket refuses. */
+            ok = 0;
+        }
+        pthread_mutex_unlock(&b->lock);
+    }
+    return ok;
+}

@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Per-worker request statistics and the access log. Each worker counts finished requests in its
+ * own table of label sets (gateway, listener, route, route_rule, backend, method, status, reason):
+ * a label set is found through a small open-addressing index and created on first use inside a
+ * preallocated array, so steady state allocates nothing and takes no lock. The stats port's
+ * scrape (control thread) merges the workers' tables: entries are published with a release store
+ * of the count and their values are single-writer atomics, so reading them from another thread is
+ * race-free without stopping the workers.
+ *
+ * The access log writes one line per request to stdout with a single write(2), in text or JSON
+ * (config.logging.format) with agentgateway's field names.
+ */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "gateway_int.h"
+
+const double gw_duration_bounds[GW_STATS_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                      0.25,  0.5,    1,     2.5,  5,     10,  30};
+
+void gw_stats_init(struct gw_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->v = ig_calloc(GW_STATS_MAX + 1, sizeof(*st->v));
+    st->index_cap = 4096; /* power of two, > 2 * GW_STATS_MAX */
+    st->index = ig_calloc(st->index_cap, sizeof(*st->index));
+    struct gw_stat *o = &st->v[GW_STATS_MAX];
+    snprintf(o->gateway, sizeof(o->gateway), "overflow");
+    snprintf(o->reason, sizeof(o->reason), "too_many_label_sets");
+}
+
+void gw_stats_dispose(struct gw_stats *st)
+{
+    ig_free(st->v);
+    ig_free(st->index);
+    st->v = NULL;
+    st->index = NULL;
+}
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; *s != 0; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ULL;
+    }
+    return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+static void copy_label(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
+static int key_eq(const struct gw_stat *e, const struct gw_stat_key *k)
+{
+    return e->status == k->status && strncmp(e->route, k->route, GW_LABEL_MAX - 1) == 0 &&
+           strncmp(e->backend, k->backend, GW_LABEL_MAX - 1) == 0 && strcmp(e->method, k->method) == 0 &&
+           strncmp(e->reason, k->reason, sizeof(e->reason) - 1) == 0 &&
+           strncmp(e->listener, k->listener, GW_LABEL_MAX - 1) == 0 &&
+           strncmp(e->gateway, k->gateway, GW_LABEL_MAX - 1) == 0 &&
+           strncmp(e->route_rule, k->route_rule, GW_LABEL_MAX - 1) == 0;
+}
+
+static void bump(_Atomic uint64_t *v, uint64_t by)
+{
+    /* One writer: a relaxed load and store is enough and cheaper than a locked add. */
+    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + by, memory_order_relaxed);
+}
+
+void gw_stats_record(struct gw_stats *st, const struct gw_stat_key *k, uint64_t duration_ns)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv(h, k->gateway);
+    h = fnv(h, k->listener);
+    h = fnv(h, k->route);
+    h = fnv(h, k->route_rule);
+    h = fnv(h, k->backend);
+    h = fnv(h, k->method);
+    h = fnv(h, k->reason);
+    h ^= (uint64_t)k->status * 0x9e3779b97f4a7c15ULL;
+    size_t mask = st->index_cap - 1;
+    size_t n = atomic_load_explicit(&st->n, memory_order_relaxed);
+    struct gw_stat *e = NULL;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        uint32_t slot = st->index[i];
+        if (slot == 0) {
+            if (n >= GW_STATS_MAX) {
+                e = &st->v[GW_STATS_MAX];
+                break;
+            }
+            e = &st->v[n];
+            copy_label(e->gateway, sizeof(e->gateway), k->gateway);
+            copy_label(e->listener, sizeof(e->listener), k->listener);
+            copy_label(e->route, sizeof(e->route), k->route);
+            copy_label(e->route_rule, sizeof(e->route_rule), k->route_rule);
+            copy_label(e->backend, sizeof(e->backend), k->backend);
+            copy_label(e->method, sizeof(e->method), k->method);
+            copy_label(e->reason, sizeof(e->reason), k->reason);
+            e->status = k->status;
+            e->hash = h;
+            st->index[i] = (uint32_t)n + 1;
+            /* Publishes the key to the scraping thread. */
+            atomic_store_explicit(&st->n, n + 1, memory_order_release);
+            break;
+        }
+        struct gw_stat *c = &st->v[slot - 1];
+        if (c->hash == h && key_eq(c, k)) {
+            e = c;
+            break;
+        }
+    }
+    double secs = (double)duration_ns / 1e9;
+    uint32_t b = 0;
+    while (b < GW_STATS_BUCKETS && secs > gw_duration_bounds[b])
+        b++;
+    bump(&e->count, 1);
+    bump(&e->buckets[b], 1);
+    bump(&e->sum_us, duration_ns / 1000);
+}
+
+/* ---- scrape ------------------------------------------------------------------------------------ */
+
+static int stat_same_labels(const struct gw_stat *a, const struct gw_stat *b)
+{
+    return a->status == b->status && strcmp(a->gateway, b->gateway) == 0 && strcmp(a->listener, b->listener) == 0 &&
+           strcmp(a->route, b->route) == 0 && strcmp(a->route_rule, b->route_rule) == 0 &&
+           strcmp(a->backend, b->backend) == 0 && strcmp(a->method, b->method) == 0 &&
+           strcmp(a->reason, b->reason) == 0;
+}
+
+struct merged {
+    const struct gw_stat *key;
+    uint64_t count, sum_us;
+    uint64_t buckets[GW_STATS_BUCKETS + 1];
+};
+
+static size_t fill_labels(const struct gw_stat *e, struct ig_metric_label *l, char *status, size_t status_len,
+                          int with_status)
+{
+    size_t n = 0;
+    l[n++] = (struct ig_metric_label){"gateway", e->gateway};
+    l[n++] = (struct ig_metric_label){"listener", e->listener};
+    l[n++] = (struct ig_metric_label){"route", e->route};
+    l[n++] = (struct ig_metric_label){"route_rule", e->route_rule};
+    l[n++] = (struct ig_metric_label){"backend", e->backend};
+    l[n++] = (struct ig_metric_label){"method", e->method};
+    if (with_status) {
+        snprintf(status, status_len, "%d", e->status);
+        l[n++] = (struct ig_metric_label){"status", status};
+        l[n++] = (struct ig_metric_label){"reason", e->reason};
+    }
+    return n;
+}
+
+int gw_metrics_render(ig_buf_t *out)
+{
+    int rc = 0;
+    size_t cap = 256, n = 0;
+    struct merged *m = ig_calloc(cap, sizeof(*m));
+    uint64_t conns = 0, upconn = 0, active = 0, limited = 0;
+    for (int wi = 0; wi < gw.nworkers; wi++) {
+        struct gw_worker *w = gw.w[wi];
+        if (w == NULL)
+            continue;
+        struct gw_stats *st = &w->stats;
+        conns += atomic_load_explicit(&st->downstream_connections, memory_order_relaxed);
+        upconn += atomic_load_explicit(&st->upstream_connects, memory_order_relaxed);
+        active += atomic_load_explicit(&st->active_requests, memory_order_relaxed);
+        limited += atomic_load_explicit(&st->ratelimited, memory_order_relaxed);
+        size_t cnt = atomic_load_explicit(&st->n, memory_order_acquire);
+        for (size_t i = 0; i <= cnt && i <= GW_STATS_MAX; i++) {
+            const struct gw_stat *e = i == cnt ? &st->v[GW_STATS_MAX] : &st->v[i];
+            uint64_t c = atomic_load_explicit(&e->count, memory_order_relaxed);
+            if (c == 0)
+                continue;
+            struct merged *t = NULL;
+            for (size_t j = 0; j < n; j++) {
+                if (stat_same_labels(m[j].key, e)) {
+                    t = &m[j];
+                    break;
+                }
+            }
+            if (t == NULL) {
+                if (n == cap) {
+                    cap *= 2;
+                    m = ig_realloc(m, cap * sizeof(*m));
+                }
+                t = &m[n++];
+                memset(t, 0, sizeof(*t));
+                t->key = e;
+            }
+            t->count += c;
+            t->sum_us += atomic_load_explicit(&e->sum_us, memory_order_relaxed);
+            for (size_t b = 0; b <= GW_STATS_BUCKETS; b++)
+                t->buckets[b] += atomic_load_explicit(&e->buckets[b], memory_order_relaxed);
+        }
+    }
+    struct ig_metric_label l[IG_METRICS_MAX_LABELS];
+    char status[16];
+    rc = ig_prom_write_family(out, "infergate_requests_total", "Requests handled by the gateway", IG_METRIC_COUNTER);
+    for (size_t j = 0; rc == 0 && j < n; j++) {
+        size_t nl = fill_labels(m[j].key, l, status, sizeof(status), 1);
+        rc = ig_prom_write_sample(out, "infergate_requests_total", l, nl, (double)m[j].count);
+    }
+    if (rc == 0)
+        rc = ig_prom_write_family(out, "infergate_request_duration_seconds",
+                                  "Time from the request head to the end of the response", IG_METRIC_HISTOGRAM);
+    for (size_t j = 0; rc == 0 && j < n; j++) {
+        size_t nl = fill_labels(m[j].key, l, status, sizeof(status), 1);
+        rc = ig_prom_write_histogram(out, "infergate_request_duration_seconds", l, nl, gw_duration_bounds,
+                                     GW_STATS_BUCKETS, m[j].buckets, (double)m[j].sum_us / 1e6, m[j].count);
+    }
+    if (rc == 0)
+        rc = ig_prom_write_family(out, "infergate_downstream_connections_total", "Downstream connections accepted",
+                                  IG_METRIC_COUNTER);
+    if (rc == 0)
+        rc = ig_prom_write_sample(out, "infergate_downstream_connections_total", NULL, 0, (double)conns);
+    if (rc == 0)
+        rc = ig_prom_write_family(out, "infergate_upstream_new_connection_requests_total",
+                                  "Requests sent on an upstream connection opened for them (not reused)",
+                                  IG_METRIC_COUNTER);
+    if (rc == 0)
+        rc = ig_prom_write_sample(out, "infergate_upstream_new_connection_requests_total", NULL, 0, (double)upconn);
+    if (rc == 0)
+        rc = ig_prom_write_family(out, "infergate_requests_active", "Requests in flight", IG_METRIC_GAUGE);
+    if (rc == 0)
+        rc = ig_prom_write_sample(out, "infergate_requests_active", NULL, 0, (double)active);
+    if (rc == 0)
+        rc = ig_prom_write_family(out, "infergate_ratelimited_requests_total",
+                                  "Requests refused by localRateLimit (429)", IG_METRIC_COUNTER);
+    if (rc == 0)
+        rc = ig_prom_write_sample(out, "infergate_ratelimited_requests_total", NULL, 0, (double)limited);
+    struct ig_metric_label rl[1] = {{"result", "success"}};
+    if (rc == 0)
+        rc = ig_prom_write_family(out, "infergate_config_reloads_total",
+                                  "Configuration loads after start-up, by result", IG_METRIC_COUNTER);
+    if (rc == 0)
+        rc = ig_prom_write_sample(out, "infergate_config_reloads_total", rl, 1, (double)atomic_load(&gw.reloads_ok));
+    rl[0].value = "failure";
+    if (rc == 0)
+        rc = ig_prom_write_sample(out, "infergate_config_reloads_total", rl, 1,
+                                  (double)atomic_load(&gw.reloads_failed));
+    if (rc == 0)
+        rc = ig_prom_write_family(out, "infergate_config_last_reload_success_timestamp_seconds",
+                                  "Wall clock of the last successful configuration load", IG_METRIC_GAUGE);
+    if (rc == 0)
+        rc = ig_prom_write_sample(out, "infergate_config_last_reload_success_timestamp_seconds", NULL, 0,
+                                  atomic_load(&gw.reload_time));
+    if (rc == 0)
+        rc = ig_prom_write_family(out, "infergate_build_info", "Build information", IG_METRIC_GAUGE);
+    struct ig_metric_label bl[1] = {{"version", "0.1.0"}};
+    if (rc == 0)
+        rc = ig_prom_write_sample(out, "infergate_build_info", bl, 1, 1);
+    ig_free(m);
+    return rc;
+}
+
+/* ---- access log ------------------------------------------------------------------------------- */
+
+struct line {
+    char *p, *end;
+    int json;
+    int first;
+    const struct ig_config *cfg;
+};
+
+static void put(struct line *ln, const char *s, size_t n)
+{
+    if ((size_t)(ln->end - ln->p) < n)
+        n = (size_t)(ln->end - ln->p);
+    memcpy(ln->p, s, n);
+    ln->p += n;
+}
+
+#define PUTS(ln, lit) put((ln), (lit), sizeof(lit) - 1)
+
+static int removed(const struct ig_config *cfg, const char *key)
+{
+    for (size_t i = 0; i < cfg->frontend.n_access_log_remove; i++) {
+        if (ig_iov_eq(cfg->frontend.access_log_remove[i], ig_iov_cstr(key)))
+            return 1;
+    }
+    return 0;
+}
+
+/* Appends a value: JSON-escaped, or in text quoted when it holds a space or a quote. */
+static void put_value(struct line *ln, const char *s, size_t n)
+{
+    int quote = ln->json;
+    if (!ln->json) {
+        for (size_t i = 0; i < n; i++) {
+            if (s[i] == ' ' || s[i] == '"' || s[i] == '=' || (unsigned char)s[i] < 0x20) {
+                quote = 1;
+                break;
+            }
+        }
+    }
+    if (quote)
+        put(ln, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            put(ln, e, 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            char e[8];
+            int k = snprintf(e, sizeof(e), "\\u%04x", c);
+            put(ln, e, (size_t)k);
+        } else {
+            put(ln, (const char *)&s[i], 1);
+        }
+    }
+    if (quote)
+        put(ln, "\"", 1);
+}
+
+static void field(struct line *ln, const char *key, const char *s, size_t n)
+{
+    if (s == NULL || removed(ln->cfg, key))
+        return;
+    if (ln->json) {
+        put(ln, ",\"", 2);
+        put(ln, key, strlen(key));
+        put(ln, "\":", 2);
+    } else {
+        put(ln, " ", 1);
+        put(ln, key, strlen(key));
+        put(ln, "=", 1);
+    }
+    put_value(ln, s, n);
+}
+
+static void field_str(struct line *ln, const char *key, const char *s)
+{
+    if (s != NULL)
+        field(ln, key, s, strlen(s));
+}
+
+static void field_num(struct line *ln, const char *key, uint64_t v)
+{
+    if (removed(ln->cfg, key))
+        return;
+    char num[32];
+    int k = snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+    if (ln->json) {
+        put(ln, ",\"", 2);
+        put(ln, key, strlen(key));
+        put(ln, "\":", 2);
+    } else {
+        put(ln, " ", 1);
+        put(ln, key, strlen(key));
+        put(ln, "=", 1);
+    }
+    put(ln, num, (size_t)k);
+}
+
+void gw_access_log(struct gw_worker *w, const struct ig_config *cfg, const struct gw_access *a)
+{
+    struct line ln = {w->logbuf, w->logbuf + sizeof(w->logbuf) - 2, gw.access_log_json, 1, cfg};
+    char ts[40];
+    double now = ig_time_wall();
+    time_t secs = (time_t)now;
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((now - (double)secs) * 1e6));
+    if (ln.json) {
+        PUTS(&ln, "{\"time\":\"");
+        put(&ln, ts, strlen(ts));
+        PUTS(&ln, "\",\"level\":\"info\",\"scope\":\"request\"");
+    } else {
+        put(&ln, ts, strlen(ts));
+        PUTS(&ln, " info  request");
+    }
+    const char *ver = a->version == IG_HTTP_2 ? "HTTP/2" : a->version == IG_HTTP_10 ? "HTTP/1.0" : "HTTP/1.1";
+    field_str(&ln, "gateway", a->gateway);
+    field_str(&ln, "listener", a->listener);
+    field_str(&ln, "route", a->route);
+    field_str(&ln, "endpoint", a->endpoint);
+    field_str(&ln, "backend", a->backend);
+    field_str(&ln, "src.addr", a->src);
+    field(&ln, "http.method", a->method.base, a->method.len);
+    field(&ln, "http.host", a->host.base, a->host.len);
+    field(&ln, "http.path", a->path.base, a->path.len);
+    field_str(&ln, "http.version", ver);
+    field_num(&ln, "http.status", (uint64_t)a->status);
+    field_str(&ln, "protocol", a->protocol);
+    if (a->retries > 0)
+        field_num(&ln, "retry.attempts", (uint64_t)a->retries);
+    field_str(&ln, "error", a->reason);
+    field_num(&ln, "request.body_bytes", a->req_bytes);
+    field_num(&ln, "response.body_bytes", a->resp_bytes);
+    char dur[32];
+    int k = snprintf(dur, sizeof(dur), "%.3fms", (double)a->duration_ns / 1e6);
+    field(&ln, "duration", dur, (size_t)k);
+    if (ln.json)
+        put(&ln, "}", 1);
+    *ln.p++ = '\n';
+    ssize_t left = ln.p - w->logbuf;
+    const char *p = w->logbuf;
+    while (left > 0) {
+        ssize_t wr = write(gw.access_log_fd, p, (size_t)left);
+        if (wr <= 0)
+            break; /* a full or closed stdout must not stall the proxy */
+        p += wr;
+        left -= wr;
+    }
+}
