@@ -18,6 +18,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -384,6 +386,24 @@ static void on_signal(uv_signal_t *h, int signum)
     ig_http_server_drain(&sim->app.http, on_drained);
 }
 
+/*
+ * The listener sets SO_REUSEPORT (for worker groups), which would let a second simulator share a
+ * port with a running one and split its connections. One replica per port is the point here, so
+ * the port is probed first with a plain bind.
+ */
+static int port_taken(const struct sockaddr *sa)
+{
+    socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return 0; /* let the listener report it */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    int taken = bind(fd, sa, len) == -1 && errno == EADDRINUSE;
+    close(fd);
+    return taken;
+}
+
 static void *json_malloc(size_t n)
 {
     return ig_malloc(n);
@@ -433,6 +453,10 @@ static int run(struct opts *o)
              (unsigned)o->port);
     if (ig_addr_parse(addr_text, &ss) != 0) {
         ig_log_error("sim", "cannot parse the listen address %s (a numeric address or localhost)", addr_text);
+        goto out_handles;
+    }
+    if (o->port != 0 && port_taken((struct sockaddr *)&ss)) {
+        ig_log_error("sim", "cannot listen on %s: %s", addr_text, strerror(EADDRINUSE));
         goto out_handles;
     }
     int err = ig_listener_open(&loop, (struct sockaddr *)&ss, on_accept, sim, &sim->listener);
