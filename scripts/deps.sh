@@ -9,7 +9,7 @@ PKGS=(
     build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
     libuv1-dev libnghttp2-dev libssl-dev libyaml-dev libjansson-dev libxxhash-dev
     libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libcmocka-dev
-    curl nghttp2-client nodejs openssl
+    curl nghttp2-client nodejs openssl gnuplot-nox
 )
 
 missing=()

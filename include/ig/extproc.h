@@ -28,11 +28,11 @@
 #define IG_EXTPROC_PATH "/envoy.service.ext_proc.v3.ExternalProcessor/Process"
 
 /* Metadata namespace and keys of the Endpoint Picker Protocol. */
-#define IG_EXTPROC_NS_LB          "envoy.lb"
-#define IG_EXTPROC_NS_SUBSET      "envoy.lb.subset_hint"
-#define IG_EXTPROC_KEY_DEST       "x-gateway-destination-endpoint"
-#define IG_EXTPROC_KEY_SERVED     "x-gateway-destination-endpoint-served"
-#define IG_EXTPROC_KEY_SUBSET     "x-gateway-destination-endpoint-subset"
+#define IG_EXTPROC_NS_LB             "envoy.lb"
+#define IG_EXTPROC_NS_SUBSET         "envoy.lb.subset_hint"
+#define IG_EXTPROC_KEY_DEST          "x-gateway-destination-endpoint"
+#define IG_EXTPROC_KEY_SERVED        "x-gateway-destination-endpoint-served"
+#define IG_EXTPROC_KEY_SUBSET        "x-gateway-destination-endpoint-subset"
 #define IG_EXTPROC_KEY_DEST_FALLBACK "x-gateway-destination-endpoint-fallback"
 
 /* Largest message the decoder accepts by default (the gRPC default receive limit). */
@@ -80,8 +80,7 @@ int ig_extproc_encode_request_trailers(ig_buf_t *out, ig_pool_t *scratch, const 
  */
 int ig_extproc_encode_response_headers(ig_buf_t *out, ig_pool_t *scratch, const ig_http_response_t *resp,
                                        int end_of_stream, ig_iov_t served);
-int ig_extproc_encode_response_body(ig_buf_t *out, ig_pool_t *scratch, const void *data, size_t len,
-                                    int end_of_stream);
+int ig_extproc_encode_response_body(ig_buf_t *out, ig_pool_t *scratch, const void *data, size_t len, int end_of_stream);
 int ig_extproc_encode_response_trailers(ig_buf_t *out, ig_pool_t *scratch, const ig_http_headers_t *trailers);
 
 /**
@@ -146,12 +145,12 @@ enum ig_extproc_body {
 
 /* A decoded ProcessingResponse, summarised for the gateway. All slices live in the pool. */
 struct ig_extproc_response {
-    int kind;                           /* enum ig_extproc_kind */
+    int kind; /* enum ig_extproc_kind */
     /* CommonResponse (headers/body answers), or the TrailersResponse's mutation */
-    int common_status;                  /* CONTINUE 0 / CONTINUE_AND_REPLACE 1 */
+    int common_status; /* CONTINUE 0 / CONTINUE_AND_REPLACE 1 */
     int clear_route_cache;
     struct ig_extproc_mutation headers;
-    int body_kind;                      /* enum ig_extproc_body */
+    int body_kind; /* enum ig_extproc_body */
     ig_iov_t body;
     int body_eos;
     /* the pick: header from set_headers and dynamic_metadata["envoy.lb"] string; empty when absent */
@@ -159,14 +158,14 @@ struct ig_extproc_response {
     ig_iov_t dest_metadata;
     /* ImmediateResponse (kind IG_EXTPROC_IMMEDIATE) */
     struct {
-        int status;                     /* HTTP status as sent; 0 when absent (callers map it) */
+        int status; /* HTTP status as sent; 0 when absent (callers map it) */
         struct ig_extproc_mutation headers;
         ig_iov_t body;
         ig_iov_t details;
         int has_grpc_status;
         uint32_t grpc_status;
     } immediate;
-    const Google__Protobuf__Struct *dynamic_metadata; /* NULL when absent */
+    const Google__Protobuf__Struct *dynamic_metadata;           /* NULL when absent */
     const Envoy__Service__ExtProc__V3__ProcessingResponse *msg; /* the whole message */
 };
 

@@ -156,6 +156,7 @@ struct ig_grpc_pballoc {
     ig_pool_t *pool;
     size_t limit;
     size_t used;
+    int refused; /* an allocation failed on the limit: the decode failed for size, not syntax */
 };
 
 void ig_grpc_pballoc_init(struct ig_grpc_pballoc *a, ig_pool_t *pool, size_t limit);

@@ -59,9 +59,9 @@ struct ig_json_iter {
     int first;
 };
 struct ig_json_member {
-    ig_iov_t key;      /* raw key text between the quotes (escapes not decoded) */
-    int key_escaped;   /* the key contains a backslash: compare with ig_json_key_eq */
-    ig_iov_t value;    /* raw span of the value */
+    ig_iov_t key;    /* raw key text between the quotes (escapes not decoded) */
+    int key_escaped; /* the key contains a backslash: compare with ig_json_key_eq */
+    ig_iov_t value;  /* raw span of the value */
     enum ig_json_type type;
 };
 /** Returns 0, or IG_EINVAL when |obj| does not start with '{'. */
@@ -98,14 +98,14 @@ const char *ig_oai_api_name(enum ig_oai_api api);
 /** What the scheduler and the EPP need from a request body. Slices borrow the body (or the pool). */
 struct ig_oai_request {
     enum ig_oai_api api;
-    ig_iov_t model;       /* decoded `model` */
-    ig_iov_t model_raw;   /* raw span of the model value, quotes included (for rewriting in place) */
-    ig_iov_t cache_salt;  /* decoded `cache_salt`; len 0 when absent */
-    int stream;           /* `stream: true` */
-    int include_usage;    /* `stream_options: {include_usage: true}` */
+    ig_iov_t model;      /* decoded `model` */
+    ig_iov_t model_raw;  /* raw span of the model value, quotes included (for rewriting in place) */
+    ig_iov_t cache_salt; /* decoded `cache_salt`; len 0 when absent */
+    int stream;          /* `stream: true` */
+    int include_usage;   /* `stream_options: {include_usage: true}` */
     ig_iov_t prefix[IG_OAI_MAX_SPANS];
     size_t n_prefix;
-    size_t prefix_len;    /* total bytes of the prefix spans */
+    size_t prefix_len; /* total bytes of the prefix spans */
 };
 
 /** A request-path error as the reference EPP reports it: HTTP status and "inference error: ..." text. */
@@ -239,8 +239,7 @@ extern const char ig_epc_default_text[];
  * line (at most a few). Returns 0 with |*out| owned by the caller (ig_epc_free), or IG_EINVAL.
  * ig_epc_load_file also returns -errno when the file cannot be read, IG_ETOOBIG above 4 MiB.
  */
-int ig_epc_load_string(const char *name, const char *text, size_t len, struct ig_epc **out, char *err,
-                       size_t errlen);
+int ig_epc_load_string(const char *name, const char *text, size_t len, struct ig_epc **out, char *err, size_t errlen);
 int ig_epc_load_file(const char *path, struct ig_epc **out, char *err, size_t errlen);
 void ig_epc_free(struct ig_epc *cfg);
 /** Finds a plugin by name; returns its index or SIZE_MAX. */

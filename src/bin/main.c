@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ig/bench.h"
+#include "ig/gateway.h"
 #include "ig/sim.h"
 
 #define IG_VERSION "0.1.0"
@@ -16,11 +18,13 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+    {"gateway", "the proxy: agentgateway's local configuration (-f FILE)", ig_gateway_main},
     {"sim", "a vLLM-compatible model-server simulator", ig_sim_main},
+    {"bench", "a load generator for inference workloads", ig_bench_main},
 };
 
 /* Jobs of the target design that this build does not provide yet: said plainly, never faked. */
-static const char *const planned[] = {"gateway", "epp", "bench", "demo"};
+static const char *const planned[] = {"epp", "demo"};
 
 static void usage(FILE *out)
 {
@@ -28,7 +32,7 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
         fprintf(out, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
     fprintf(out, "\n`infergate <command> --help` describes each command's options.\n");
-    fprintf(out, "Not in this build yet: gateway, epp, bench, demo.\n");
+    fprintf(out, "Not in this build yet: epp, demo.\n`infergate -f FILE` runs the gateway, as agentgateway does.\n");
 }
 
 int main(int argc, char **argv)
@@ -46,6 +50,10 @@ int main(int argc, char **argv)
         printf("infergate %s\n", IG_VERSION);
         return 0;
     }
+    /* `infergate -f FILE` / `-c CONFIG` (no subcommand) is the gateway, as agentgateway's command line. */
+    if (cmd[0] == '-' && (strcmp(cmd, "-f") == 0 || strcmp(cmd, "-c") == 0 || strncmp(cmd, "--file", 6) == 0 ||
+                          strncmp(cmd, "--config", 8) == 0 || strcmp(cmd, "--validate-only") == 0))
+        return ig_gateway_main(argc, argv);
     for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
         if (strcmp(cmd, subcommands[i].name) == 0)
             return subcommands[i].main(argc - 1, argv + 1);

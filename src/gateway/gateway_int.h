@@ -34,10 +34,10 @@ struct gw_bucket {
 
 struct gw_snap {
     atomic_int refs;
-    struct ig_config *cfg;   /* one reference, dropped with the snapshot */
-    SSL_CTX **bind_tls;      /* per bind: server context of its HTTPS listener, or NULL */
-    size_t *listener_base;   /* per bind: index of its first listener in the global listener order */
-    size_t *route_base;      /* per global listener: index of its first route in the global route order */
+    struct ig_config *cfg; /* one reference, dropped with the snapshot */
+    SSL_CTX **bind_tls;    /* per bind: server context of its HTTPS listener, or NULL */
+    size_t *listener_base; /* per bind: index of its first listener in the global listener order */
+    size_t *route_base;    /* per global listener: index of its first route in the global route order */
     size_t n_listeners;
     size_t n_routes;
     struct gw_bucket **route_buckets; /* per global route: n_rate_limits buckets, or NULL */
@@ -79,8 +79,8 @@ struct gw_bplan {
     const struct ig_cfg_backend_policies *named; /* the named backend's policies, or NULL */
     struct gw_origin **eps;                      /* candidate origins (service endpoints, or one) */
     size_t n_eps;
-    const char *name;   /* metrics/access-log "backend" label */
-    const char *authority; /* Host for urlRewrite authority "auto": the backend's host[:port] */
+    const char *name;            /* metrics/access-log "backend" label */
+    const char *authority;       /* Host for urlRewrite authority "auto": the backend's host[:port] */
     uint64_t request_timeout_ns; /* http.requestTimeout (backend or named backend) */
     int inference;               /* inferenceRouting is configured */
     const char *unavailable;     /* why this backend cannot serve (NULL: it can) */
@@ -138,10 +138,10 @@ void gw_stats_record(struct gw_stats *st, const struct gw_stat_key *k, uint64_t 
 struct gw_worker;
 
 struct gw_proc {
-    const char *path;   /* -f FILE, or NULL */
+    const char *path;        /* -f FILE, or NULL */
     const char *inline_text; /* -c TEXT */
-    char *dir, *base;   /* the watched directory and the file's name in it */
-    uv_loop_t loop;     /* control thread */
+    char *dir, *base;        /* the watched directory and the file's name in it */
+    uv_loop_t loop;          /* control thread */
     struct ig_workers *workers;
     int nworkers;
     struct gw_worker **w; /* set by each worker's init */

@@ -17,7 +17,7 @@
 #include "gateway_int.h"
 
 const double gw_duration_bounds[GW_STATS_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                      0.25,  0.5,    1,     2.5,  5,     10,  30};
+                                                     0.25,  0.5,    1,     2.5,  5,     10,   30};
 
 void gw_stats_init(struct gw_stats *st)
 {
@@ -243,8 +243,8 @@ int gw_metrics_render(ig_buf_t *out)
         rc = ig_prom_write_sample(out, "infergate_config_reloads_total", rl, 1, (double)atomic_load(&gw.reloads_ok));
     rl[0].value = "failure";
     if (rc == 0)
-        rc = ig_prom_write_sample(out, "infergate_config_reloads_total", rl, 1,
-                                  (double)atomic_load(&gw.reloads_failed));
+        rc =
+            ig_prom_write_sample(out, "infergate_config_reloads_total", rl, 1, (double)atomic_load(&gw.reloads_failed));
     if (rc == 0)
         rc = ig_prom_write_family(out, "infergate_config_last_reload_success_timestamp_seconds",
                                   "Wall clock of the last successful configuration load", IG_METRIC_GAUGE);
@@ -362,7 +362,7 @@ static void field_num(struct line *ln, const char *key, uint64_t v)
 void gw_access_log(struct gw_worker *w, const struct ig_config *cfg, const struct gw_access *a)
 {
     struct line ln = {w->logbuf, w->logbuf + sizeof(w->logbuf) - 2, gw.access_log_json, 1, cfg};
-    char ts[40];
+    char ts[80];
     double now = ig_time_wall();
     time_t secs = (time_t)now;
     struct tm tm;

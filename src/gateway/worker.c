@@ -151,8 +151,8 @@ static void plan_backend(struct gw_worker *w, struct gw_plan *p, struct gw_bplan
             const struct ig_cfg_endpoint *ep = &sp->endpoints[i];
             if (!ep->healthy)
                 continue;
-            bp->eps[bp->n_eps++] = origin_get(w, &ep->addr.sa, pick_version(ver, sp->app_protocol), tls,
-                                              ep->addr.host.base, connect_ms);
+            bp->eps[bp->n_eps++] =
+                origin_get(w, &ep->addr.sa, pick_version(ver, sp->app_protocol), tls, ep->addr.host.base, connect_ms);
         }
         if (bp->n_eps == 0)
             bp->unavailable = "no healthy endpoints";

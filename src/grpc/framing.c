@@ -46,14 +46,10 @@ void ig_grpc_deframer_dispose(ig_grpc_deframer_t *d)
     ig_buf_dispose(&d->_msg);
 }
 
-/* Validates a complete prefix and starts collecting its payload. */
+/* Checks the length of a complete prefix (flag 0) and starts collecting its payload. */
 static int start_message(ig_grpc_deframer_t *d)
 {
     const uint8_t *h = d->_hdr;
-    if (h[0] == 1)
-        return IG_EUNSUPPORTED;
-    if (h[0] != 0)
-        return IG_EPROTO;
     uint32_t len = ((uint32_t)h[1] << 24) | ((uint32_t)h[2] << 16) | ((uint32_t)h[3] << 8) | (uint32_t)h[4];
     if (len > d->max_message)
         return IG_ETOOBIG;
@@ -84,6 +80,11 @@ int ig_grpc_deframer_feed(ig_grpc_deframer_t *d, const void *data, size_t len, i
             memcpy(d->_hdr + d->_hdr_len, p, take);
             d->_hdr_len += take;
             p += take;
+            /* The flag byte is judged as soon as it arrives, not when the length is complete. */
+            if (d->_hdr[0] != 0) {
+                rc = d->_hdr[0] == 1 ? IG_EUNSUPPORTED : IG_EPROTO;
+                goto fail;
+            }
             if (d->_hdr_len < IG_GRPC_PREFIX_LEN)
                 break;
             if ((rc = start_message(d)) != 0)

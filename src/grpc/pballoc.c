@@ -11,8 +11,10 @@ static void *pballoc_alloc(void *data, size_t size)
     struct ig_grpc_pballoc *a = data;
     if (size == 0)
         size = 1;
-    if (a->limit != 0 && (size > a->limit || a->used > a->limit - size))
+    if (a->limit != 0 && (size > a->limit || a->used > a->limit - size)) {
+        a->refused = 1;
         return NULL; /* protobuf-c turns this into a failed unpack */
+    }
     a->used += size;
     return ig_pool_alloc(a->pool, size);
 }
@@ -32,4 +34,5 @@ void ig_grpc_pballoc_init(struct ig_grpc_pballoc *a, ig_pool_t *pool, size_t lim
     a->pool = pool;
     a->limit = limit;
     a->used = 0;
+    a->refused = 0;
 }

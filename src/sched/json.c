@@ -165,7 +165,7 @@ static const char *scan_literal(const char *p, const char *end, const char *lit,
 enum ig_json_type ig_json_skip(const char **pp, const char *end, struct ig_json_error *err)
 {
     const char *start = *pp, *p = skip_ws(*pp, end), *bad = NULL, *why = NULL;
-    uint64_t is_obj[IG_JSON_MAX_DEPTH / 64];
+    uint64_t is_obj[IG_JSON_MAX_DEPTH / 64] = {0};
     int depth = 0, escaped = 0;
     enum ig_json_type type = IG_JSON_INVALID;
 

@@ -38,8 +38,8 @@ enum ig_oai_api ig_oai_api_from_path(ig_iov_t path)
 const char *ig_oai_api_name(enum ig_oai_api api)
 {
     static const char *const names[IG_OAI_API_COUNT] = {
-        [IG_OAI_COMPLETIONS] = "completions",     [IG_OAI_CHAT_COMPLETIONS] = "chat completions",
-        [IG_OAI_RESPONSES] = "responses",         [IG_OAI_CONVERSATIONS] = "conversations",
+        [IG_OAI_COMPLETIONS] = "completions", [IG_OAI_CHAT_COMPLETIONS] = "chat completions",
+        [IG_OAI_RESPONSES] = "responses",     [IG_OAI_CONVERSATIONS] = "conversations",
         [IG_OAI_EMBEDDINGS] = "embeddings",
     };
     return (unsigned)api < IG_OAI_API_COUNT ? names[api] : "unknown";
@@ -57,8 +57,9 @@ static int bad_request(struct ig_sched_error *err, const char *why)
 static int bad_json(struct ig_sched_error *err, const struct ig_json_error *jerr)
 {
     if (err != NULL) {
-        snprintf(err->msg, sizeof(err->msg), "inference error: BadRequest - error unmarshaling request body: %s at offset %zu",
-                 jerr->why, jerr->offset);
+        snprintf(err->msg, sizeof(err->msg),
+                 "inference error: BadRequest - error unmarshaling request body: %s at offset %zu", jerr->why,
+                 jerr->offset);
         err->status = 400;
     }
     return IG_EINVAL;
@@ -110,9 +111,15 @@ enum field {
 };
 
 static const char *const field_names[F_COUNT] = {
-    [F_MODEL] = "model",   [F_STREAM] = "stream",     [F_STREAM_OPTIONS] = "stream_options",
-    [F_CACHE_SALT] = "cache_salt", [F_PROMPT] = "prompt", [F_MESSAGES] = "messages",
-    [F_INPUT] = "input",   [F_INSTRUCTIONS] = "instructions", [F_TOOLS] = "tools",
+    [F_MODEL] = "model",
+    [F_STREAM] = "stream",
+    [F_STREAM_OPTIONS] = "stream_options",
+    [F_CACHE_SALT] = "cache_salt",
+    [F_PROMPT] = "prompt",
+    [F_MESSAGES] = "messages",
+    [F_INPUT] = "input",
+    [F_INSTRUCTIONS] = "instructions",
+    [F_TOOLS] = "tools",
     [F_ITEMS] = "items",
 };
 
@@ -152,8 +159,7 @@ int ig_oai_parse(enum ig_oai_api api, const char *body, size_t len, ig_pool_t *p
     if (rc < 0)
         return bad_json(err, &jerr);
     for (const char *p = it.p; p < body + len; p++) {
-        if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
-            {
+        if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t') {
             jerr.why = "invalid character after top-level value";
             jerr.offset = (size_t)(p - body);
             return bad_json(err, &jerr);

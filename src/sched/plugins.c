@@ -23,8 +23,8 @@ static void minmax_low_better(const int64_t *v, size_t n, double *scores)
         scores[i] = hi == lo ? 1.0 : (double)(hi - v[i]) / (double)(hi - lo);
 }
 
-static void queue_score(const struct ig_sched_plugin *p, struct ig_sched_cycle *cy, struct ig_sched_endpoint *const *eps,
-                        size_t n, double *scores)
+static void queue_score(const struct ig_sched_plugin *p, struct ig_sched_cycle *cy,
+                        struct ig_sched_endpoint *const *eps, size_t n, double *scores)
 {
     (void)p;
     (void)cy;
@@ -315,8 +315,8 @@ static double util_saturation(const struct ig_sched_plugin *p, struct ig_sched_e
 }
 
 /* As a filter: fresh endpoints under both thresholds (with headroom); none -> all (fail open). */
-static size_t util_filter(const struct ig_sched_plugin *p, struct ig_sched_cycle *cy, struct ig_sched_endpoint *const *in,
-                          size_t n, struct ig_sched_endpoint **out)
+static size_t util_filter(const struct ig_sched_plugin *p, struct ig_sched_cycle *cy,
+                          struct ig_sched_endpoint *const *in, size_t n, struct ig_sched_endpoint **out)
 {
     const struct ig_sched_params *prm = &p->cfg->params;
     double qmax = (double)prm->queue_depth_threshold * (1.0 + prm->headroom);
@@ -357,8 +357,8 @@ static double conc_saturation(const struct ig_sched_plugin *p, struct ig_sched_e
     return load / (conc_capacity(prm) * (double)n);
 }
 
-static size_t conc_filter(const struct ig_sched_plugin *p, struct ig_sched_cycle *cy, struct ig_sched_endpoint *const *in,
-                          size_t n, struct ig_sched_endpoint **out)
+static size_t conc_filter(const struct ig_sched_plugin *p, struct ig_sched_cycle *cy,
+                          struct ig_sched_endpoint *const *in, size_t n, struct ig_sched_endpoint **out)
 {
     (void)cy;
     const struct ig_sched_params *prm = &p->cfg->params;

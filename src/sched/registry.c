@@ -19,7 +19,10 @@ extern const struct ig_sched_filter_ops ig_sched__header_filter_ops, ig_sched__p
     ig_sched__decode_filter_ops, ig_sched__util_filter_ops, ig_sched__conc_filter_ops;
 extern const struct ig_sched_detector_ops ig_sched__util_detector_ops, ig_sched__conc_detector_ops;
 
-#define P(k, kind, field, lo, hi) {k, kind, offsetof(struct ig_sched_params, field), lo, hi}
+#define P(k, kind, field, lo, hi)                                                                                      \
+    {                                                                                                                  \
+        k, kind, offsetof(struct ig_sched_params, field), lo, hi                                                       \
+    }
 #define NO_MAX 1e18
 
 static const struct ig_sched_param_desc picker_params[] = {
@@ -88,44 +91,86 @@ static const struct ig_sched_profile_handler_ops single_profile_ops = {.name = "
 
 static const struct ig_sched_plugin_type types[] = {
     /* filters */
-    {.type = "header-based-testing-filter", .kinds = IG_SCHED_FILTER, .defaults = defaults,
+    {.type = "header-based-testing-filter",
+     .kinds = IG_SCHED_FILTER,
+     .defaults = defaults,
      .filter = &ig_sched__header_filter_ops},
     {.type = "prefill-filter", .kinds = IG_SCHED_FILTER, .defaults = defaults, .filter = &ig_sched__prefill_filter_ops},
     {.type = "decode-filter", .kinds = IG_SCHED_FILTER, .defaults = defaults, .filter = &ig_sched__decode_filter_ops},
     /* scorers */
     {.type = "queue-scorer", .kinds = IG_SCHED_SCORER, .defaults = defaults, .scorer = &ig_sched__queue_scorer_ops},
-    {.type = "kv-cache-utilization-scorer", .kinds = IG_SCHED_SCORER, .defaults = defaults,
+    {.type = "kv-cache-utilization-scorer",
+     .kinds = IG_SCHED_SCORER,
+     .defaults = defaults,
      .scorer = &ig_sched__kv_scorer_ops},
-    {.type = "running-requests-size-scorer", .kinds = IG_SCHED_SCORER, .defaults = defaults,
+    {.type = "running-requests-size-scorer",
+     .kinds = IG_SCHED_SCORER,
+     .defaults = defaults,
      .scorer = &ig_sched__running_scorer_ops},
-    {.type = "lora-affinity-scorer", .kinds = IG_SCHED_SCORER, .defaults = defaults,
+    {.type = "lora-affinity-scorer",
+     .kinds = IG_SCHED_SCORER,
+     .defaults = defaults,
      .scorer = &ig_sched__lora_scorer_ops},
     /* The producer owns the parameters; older configs put them on the scorer, which then hands
      * them to the producer the loader adds. */
-    {.type = "prefix-cache-scorer", .kinds = IG_SCHED_SCORER, PARAMS(prefix_params), .defaults = defaults,
-     .needs = "approx-prefix-cache-producer", .scorer = &ig_sched__prefix_scorer_ops},
-    {.type = "token-load-scorer", .kinds = IG_SCHED_SCORER, PARAMS(token_load_params), .defaults = defaults,
-     .needs = "inflight-load-producer", .scorer = &ig_sched__token_load_scorer_ops},
+    {.type = "prefix-cache-scorer",
+     .kinds = IG_SCHED_SCORER,
+     PARAMS(prefix_params),
+     .defaults = defaults,
+     .needs = "approx-prefix-cache-producer",
+     .scorer = &ig_sched__prefix_scorer_ops},
+    {.type = "token-load-scorer",
+     .kinds = IG_SCHED_SCORER,
+     PARAMS(token_load_params),
+     .defaults = defaults,
+     .needs = "inflight-load-producer",
+     .scorer = &ig_sched__token_load_scorer_ops},
     /* pickers */
-    {.type = "max-score-picker", .kinds = IG_SCHED_PICKER, PARAMS(picker_params), .defaults = defaults,
+    {.type = "max-score-picker",
+     .kinds = IG_SCHED_PICKER,
+     PARAMS(picker_params),
+     .defaults = defaults,
      .picker = &ig_sched__max_score_picker_ops},
-    {.type = "random-picker", .kinds = IG_SCHED_PICKER, PARAMS(picker_params), .defaults = defaults,
+    {.type = "random-picker",
+     .kinds = IG_SCHED_PICKER,
+     PARAMS(picker_params),
+     .defaults = defaults,
      .picker = &ig_sched__random_picker_ops},
-    {.type = "weighted-random-picker", .kinds = IG_SCHED_PICKER, PARAMS(picker_params), .defaults = defaults,
+    {.type = "weighted-random-picker",
+     .kinds = IG_SCHED_PICKER,
+     PARAMS(picker_params),
+     .defaults = defaults,
      .picker = &ig_sched__weighted_random_picker_ops},
     /* profile handler */
-    {.type = "single-profile-handler", .kinds = IG_SCHED_PROFILE_HANDLER, .defaults = defaults,
+    {.type = "single-profile-handler",
+     .kinds = IG_SCHED_PROFILE_HANDLER,
+     .defaults = defaults,
      .profile_handler = &single_profile_ops},
     /* data producers */
-    {.type = "approx-prefix-cache-producer", .kinds = IG_SCHED_PRODUCER, PARAMS(prefix_params), .defaults = defaults,
-     .init = ig_sched__prefix_init, .destroy = ig_sched__prefix_destroy, .producer = &ig_sched__prefix_producer_ops},
-    {.type = "inflight-load-producer", .kinds = IG_SCHED_PRODUCER, .defaults = defaults,
+    {.type = "approx-prefix-cache-producer",
+     .kinds = IG_SCHED_PRODUCER,
+     PARAMS(prefix_params),
+     .defaults = defaults,
+     .init = ig_sched__prefix_init,
+     .destroy = ig_sched__prefix_destroy,
+     .producer = &ig_sched__prefix_producer_ops},
+    {.type = "inflight-load-producer",
+     .kinds = IG_SCHED_PRODUCER,
+     .defaults = defaults,
      .producer = &inflight_producer_ops},
     /* saturation detectors, usable as filters too */
-    {.type = "utilization-detector", .kinds = IG_SCHED_DETECTOR | IG_SCHED_FILTER, PARAMS(util_params),
-     .defaults = defaults, .filter = &ig_sched__util_filter_ops, .detector = &ig_sched__util_detector_ops},
-    {.type = "concurrency-detector", .kinds = IG_SCHED_DETECTOR | IG_SCHED_FILTER, PARAMS(conc_params),
-     .defaults = defaults, .filter = &ig_sched__conc_filter_ops, .detector = &ig_sched__conc_detector_ops},
+    {.type = "utilization-detector",
+     .kinds = IG_SCHED_DETECTOR | IG_SCHED_FILTER,
+     PARAMS(util_params),
+     .defaults = defaults,
+     .filter = &ig_sched__util_filter_ops,
+     .detector = &ig_sched__util_detector_ops},
+    {.type = "concurrency-detector",
+     .kinds = IG_SCHED_DETECTOR | IG_SCHED_FILTER,
+     PARAMS(conc_params),
+     .defaults = defaults,
+     .filter = &ig_sched__conc_filter_ops,
+     .detector = &ig_sched__conc_detector_ops},
     /* parsers */
     {.type = "openai-parser", .kinds = IG_SCHED_PARSER, .defaults = defaults},
     {.type = "passthrough-parser", .kinds = IG_SCHED_PARSER, .defaults = defaults},
@@ -173,6 +218,6 @@ uint64_t ig_sched__rand(struct ig_sched *s)
 double ig_sched__rand_unit(struct ig_sched *s)
 {
     double u = (double)(ig_sched__rand(s) >> 11) * (1.0 / 9007199254740992.0); /* [0, 1) */
-    u = 1.0 - u;                                                                /* (0, 1] */
+    u = 1.0 - u;                                                               /* (0, 1] */
     return u > 0 ? u : 1e-10;
 }

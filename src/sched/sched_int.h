@@ -82,7 +82,7 @@ enum ig_sched_param_kind {
     IG_SP_BOOL,
     IG_SP_STRING,
     IG_SP_DURATION,
-    IG_SP_CONC_MODE, /* "requests" | "tokens" */
+    IG_SP_CONC_MODE,             /* "requests" | "tokens" */
     IG_SP_DEPRECATED_BLOCK_SIZE, /* `blockSize` (characters): needs blockSizeTokens */
     IG_SP_KIND_COUNT
 };
@@ -99,7 +99,7 @@ struct ig_sched_plugin_type {
     unsigned kinds;
     const struct ig_sched_param_desc *params;
     size_t n_params;
-    int any_params; /* parameters are the EPP's business (data layer): accepted unchecked */
+    int any_params;    /* parameters are the EPP's business (data layer): accepted unchecked */
     const char *needs; /* a producer type the loader adds when missing */
     void (*defaults)(struct ig_sched_params *prm);
     int (*init)(struct ig_sched_plugin *p, char *err, size_t errlen);
@@ -141,7 +141,7 @@ struct ig_sched_profile {
 
 struct ig_sched {
     const struct ig_epc *cfg;
-    ig_pool_t pool; /* instances and profile arrays */
+    ig_pool_t pool;                  /* instances and profile arrays */
     struct ig_sched_plugin *plugins; /* one per cfg->plugins entry */
     size_t n_plugins;
     struct ig_sched_profile *profiles;

@@ -360,6 +360,12 @@ static void on_drained(ig_http_server_t *srv)
     uv_close((uv_handle_t *)&sim->grace, NULL);
     uv_close((uv_handle_t *)&sim->sigterm, NULL);
     uv_close((uv_handle_t *)&sim->sigint, NULL);
+    /* Closing the watchers restores the default action: a late signal must not turn a clean exit into a kill. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     ig_sim__driver_close(&sim->app);
 }
 

@@ -22,6 +22,9 @@ check "missing --model exits 2" [ $? = 2 ]
 
 sim_start --model base-m --lora-modules ad-a,ad-b=/models/b --id replica-7 --zero-latency --max-model-len 512
 T=$IG_TMP
+timeout 5 "$IG_BIN" sim --model other --port "$SIM_PORT" >/dev/null 2>"$T/taken.txt"
+check "a second sim on a taken port exits 1" [ $? = 1 ]
+check "the port conflict is reported" grep -q 'in use' "$T/taken.txt"
 
 # ---- completions, not streaming ---------------------------------------------------------------
 code=$(post /v1/completions '{"model":"base-m","prompt":"Hello there","max_tokens":5,"temperature":0.7}' "$T/c1.json")
@@ -219,7 +222,7 @@ code=$(post /v1/completions '{"prompt":"x","stream":"yes"}' "$T/e6.json")
 check "stream of the wrong type -> 400 ($code)" [ "$code" = 400 ]
 code=$(post /v1/completions '{"prompt":42}' "$T/e7.json")
 check "prompt of the wrong type -> 400 ($code)" [ "$code" = 400 ]
-long=$(python3 -c 'print("y" * 4000)')
+long=$("$PY" -c 'print("y" * 4000)')
 code=$(post /v1/completions "{\"prompt\":\"$long\",\"max_tokens\":4}" "$T/e8.json")
 check "prompt over --max-model-len -> 400 ($code)" [ "$code" = 400 ]
 check "prompt too long error shape" err_check "$T/e8.json" 400 BadRequestError
@@ -257,7 +260,7 @@ hostile() { # NAME REQUEST(python bytes literal)
     pycheck '
 import socket
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-s.sendall(eval(sys.argv[2]))
+s.sendall(eval("(" + sys.argv[2] + ")"))
 data = b""
 while True:
     chunk = s.recv(65536)   # a server that keeps the connection open times out here
@@ -268,8 +271,11 @@ assert data.startswith(b"HTTP/1.1 400 "), data[:120]
 assert data.count(b"HTTP/1.1 ") == 1, data   # nothing smuggled behind it was served
 ' "$SIM_PORT" "$2" || fail "hostile input '$1' not refused with 400 + close"
 }
-hostile "CL+TE" 'b"POST /v1/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /health HTTP/1.1\r\nHost: t\r\n\r\n"'
-hostile "duplicate CL" 'b"POST /v1/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\n{}GET /health HTTP/1.1\r\nHost: t\r\n\r\n"'
+SMUGGLED='b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n"'
+hostile "CL+TE" 'b"POST /v1/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"0\r\n\r\n" + '"$SMUGGLED"
+hostile "duplicate CL" 'b"POST /v1/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\n"
+    b"{}" + '"$SMUGGLED"
 hostile "obs-fold" 'b"GET /health HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n  folded\r\n\r\n"'
 hostile "bare LF" 'b"GET /health HTTP/1.1\nHost: t\n\n"'
 

@@ -16,7 +16,7 @@ scrape_until() {
     local file=$1 deadline=$((SECONDS + $2)) expr=$3
     while [ $SECONDS -lt $deadline ]; do
         curl -sS -m 5 -o "$file" "$SIM_URL/metrics"
-        if python3 -c "import sys
+        if "$PY" -c "import sys
 m = {}
 for line in open(sys.argv[1]):
     if line.strip() and not line.startswith('#'):
@@ -43,15 +43,15 @@ for name in num_requests_running num_requests_waiting kv_cache_usage_perc gpu_ca
 done
 
 # ---- prefix caching: the same long prompt twice ----------------------------------------------
-prompt=$(python3 -c 'print("The quick brown fox jumps over the lazy dog. " * 40)')
+prompt=$("$PY" -c 'print("The quick brown fox jumps over the lazy dog. " * 40)')
 body="{\"model\":\"m1\",\"prompt\":\"$prompt\",\"max_tokens\":1}"
 hits0=$(metric "vllm:prefix_cache_hits_total$M")
 post /v1/completions "$body" "$T/p1.json" >/dev/null
 post /v1/completions "$body" "$T/p2.json" >/dev/null
 hits1=$(metric "vllm:prefix_cache_hits_total$M")
 queries=$(metric "vllm:prefix_cache_queries_total$M")
-check "prefix_cache_hits_total rose ($hits0 -> $hits1)" python3 -c "assert float('$hits1') >= float('$hits0') + 400"
-check "prefix_cache_queries_total counts both prompts ($queries)" python3 -c "assert float('$queries') >= 800"
+check "prefix_cache_hits_total rose ($hits0 -> $hits1)" "$PY" -c "assert float('$hits1') >= float('$hits0') + 400"
+check "prefix_cache_queries_total counts both prompts ($queries)" "$PY" -c "assert float('$queries') >= 800"
 check "second response reports cached tokens" pycheck '
 a = json.load(open(sys.argv[1]))["usage"]; b = json.load(open(sys.argv[2]))["usage"]
 assert a["prompt_tokens_details"]["cached_tokens"] == 0, a
@@ -95,9 +95,9 @@ for a in lo-a lo-b; do
     IG_PIDS+=($!)
     lpids+=($!)
 done
+L='vllm:lora_requests_info{running_lora_adapters=\"%s\",waiting_lora_adapters=\"%s\",max_lora=\"1\"}'
 check "lora_requests_info: one adapter running, the other waiting, max_lora 1" scrape_until "$T/lora.txt" 5 \
-    "any(k in m for k in ('vllm:lora_requests_info{running_lora_adapters=\"lo-a\",waiting_lora_adapters=\"lo-b\",max_lora=\"1\"}',
-                          'vllm:lora_requests_info{running_lora_adapters=\"lo-b\",waiting_lora_adapters=\"lo-a\",max_lora=\"1\"}'))"
+    "'$L' % ('lo-a', 'lo-b') in m or '$L' % ('lo-b', 'lo-a') in m"
 for p in "${lpids[@]}"; do wait "$p"; done
 check "both adapter requests completed" pycheck '
 for f in sys.argv[1:]:

@@ -14,9 +14,10 @@ check "h2 :status 200" grep -q ':status: 200' "$T/models.log"
 check "h2 replica header" grep -q "x-infergate-replica: 127.0.0.1:$SIM_PORT" "$T/models.log"
 check "h2 models body" grep -q '"id":"h2-a","object":"model"' "$T/models.log"
 
-printf '%s' '{"model":"h2-a","prompt":"over h2","max_tokens":12,"stream":true,"stream_options":{"include_usage":true}}' \
-    >"$T/body.json"
-timeout 20 nghttp -H 'content-type: application/json' -d "$T/body.json" "$SIM_URL/v1/completions" >"$T/stream.sse" 2>"$T/stream.err"
+printf '%s' '{"model":"h2-a","prompt":"over h2","max_tokens":12,"stream":true,
+  "stream_options":{"include_usage":true}}' >"$T/body.json"
+timeout 20 nghttp -H 'content-type: application/json' -d "$T/body.json" "$SIM_URL/v1/completions" \
+    >"$T/stream.sse" 2>"$T/stream.err"
 check "nghttp streaming POST exit 0" [ $? = 0 ]
 check "h2 SSE stream" pycheck '
 raw = open(sys.argv[1]).read()
@@ -35,7 +36,8 @@ timeout 30 nghttp -v -m 5 -H 'content-type: application/json' -d "$T/body.json" 
     >"$T/multi.log" 2>&1
 check "nghttp -m 5 exit 0" [ $? = 0 ]
 check "five streams on one connection" [ "$(grep -c '\[DONE\]' "$T/multi.log")" = 5 ]
-check "one h2 connection (one preface)" [ "$(grep -c 'recv SETTINGS frame <length=[0-9]*, flags=0x00' "$T/multi.log")" = 1 ]
+check "one h2 connection (one server SETTINGS)" \
+    [ "$(grep -c 'recv SETTINGS frame <length=[0-9]*, flags=0x00' "$T/multi.log")" = 1 ]
 check "streams 1,3,5,7,9 opened" [ "$(grep -c 'send HEADERS frame' "$T/multi.log")" = 5 ]
 
 # errors keep their status and shape over h2

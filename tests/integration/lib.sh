@@ -5,12 +5,16 @@
 #   - is bounded in time: a watchdog ends the test after IG_TEST_TIMEOUT seconds (default 120),
 #     and every client call has its own timeout;
 #   - kills every process it started when it exits, however it exits (EXIT trap).
-# JSON is checked with python3 (jq is not a dependency).
+# JSON is checked with python3 ("$PY"; jq is not a dependency).
 
 set -uo pipefail
 
 : "${IG_BIN:?IG_BIN must point at the infergate binary}"
 : "${IG_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+
+# The system interpreter: a version-manager shim on PATH can cost a second per start.
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 
 IG_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ig-test.XXXXXX")
 IG_PIDS=()
@@ -86,7 +90,7 @@ finish() {
 
 # free_port: prints a TCP port that was free a moment ago.
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
 # wait_http URL [SECONDS]: waits until URL answers 200.
@@ -111,7 +115,9 @@ sim_start() {
         SIM_PORT=$(free_port)
         SIM_LOG="$IG_TMP/sim-$SIM_PORT.log"
         SIM_URL="http://127.0.0.1:$SIM_PORT"
-        "$IG_BIN" sim --host 127.0.0.1 --port "$SIM_PORT" "${args[@]}" >"$SIM_LOG" 2>&1 &
+        # timeout(1) passes signals on and bounds the server's life even if this shell is killed
+        timeout --foreground -k 5 "${IG_TEST_TIMEOUT:-120}" \
+            "$IG_BIN" sim --host 127.0.0.1 --port "$SIM_PORT" "${args[@]}" >"$SIM_LOG" 2>&1 &
         SIM_PID=$!
         IG_PIDS+=("$SIM_PID")
         if wait_http "$SIM_URL/health" 10; then
@@ -147,7 +153,7 @@ sim_stop() {
 pycheck() {
     local script=$1
     shift
-    python3 -c "import json, sys
+    "$PY" -c "import json, sys
 $script" "$@"
 }
 

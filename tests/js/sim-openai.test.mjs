@@ -45,8 +45,10 @@ async function waitHealthy(base, ms) {
 before(async () => {
   assert.ok(BIN, 'IG_BIN must point at the infergate binary');
   const port = await freePort();
-  sim = spawn(BIN, ['sim', '--host', '127.0.0.1', '--port', String(port), '--model', MODEL,
-    '--lora-modules', ADAPTER, '--decode-ms', '1', '--prefill-overhead-ms', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // coreutils timeout passes our SIGTERM on and bounds the simulator's life even if this process is killed
+  sim = spawn('timeout', ['--foreground', '-k', '5', '120', BIN, 'sim', '--host', '127.0.0.1',
+    '--port', String(port), '--model', MODEL, '--lora-modules', ADAPTER, '--decode-ms', '1',
+    '--prefill-overhead-ms', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   sim.stdout.on('data', (d) => { log += d; });
   sim.stderr.on('data', (d) => { log += d; });
   simExit = new Promise((resolve) => sim.once('exit', (code, signal) => resolve({ code, signal })));
