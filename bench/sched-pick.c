@@ -7,7 +7,8 @@
  * per request as well in the "parse+pick" column. 64 conversations rotate so the prefix index is
  * warm and requests match. Prints p50 / p99 / max in microseconds.
  *
- * Build and run: bench/sched-bench.sh
+ * Build and run: bench/sched-bench.sh. `sched-pick ITERS N` runs N endpoints only, e.g. under
+ * callgrind: the difference of two runs divided by the difference of ITERS is instructions/request.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +16,10 @@
 
 #include "ig/sched.h"
 
+#ifndef CONVS
 #define CONVS 64
-#define BODY  4096
+#endif
+#define BODY 4096
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -116,9 +119,14 @@ static void run(struct ig_sched *s, size_t n, long iters, int parse_each)
 int main(int argc, char **argv)
 {
     long iters = argc > 1 ? strtol(argv[1], NULL, 10) : 20000;
+    long only = argc > 2 ? strtol(argv[2], NULL, 10) : 0; /* one endpoint count (for callgrind) */
     static const size_t sizes[] = {8, 64, 256, 1024};
     make_bodies();
+    if (iters < 100)
+        iters = 100;
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        if (only > 0 && sizes[k] != (size_t)only)
+            continue;
         for (int parse_each = 0; parse_each < 2; parse_each++) {
             struct ig_epc *cfg;
             struct ig_sched *s;

@@ -95,6 +95,7 @@ typedef struct ig_grpc_deframer {
  * Called once per complete message. |msg| points into the fed input when the message arrived in
  * one piece, else into the deframer's buffer: valid only during the call. Return 0 to go on, or
  * a negative code to stop; ig_grpc_deframer_feed returns that code and the deframer stays failed.
+ * The callback must not feed or dispose the deframer it is called from.
  */
 typedef int (*ig_grpc_message_cb)(void *arg, ig_iov_t msg);
 
@@ -147,8 +148,9 @@ size_t ig_grpc_timeout_format(char out[IG_GRPC_TIMEOUT_MAX], uint64_t ns);
 /*
  * A ProtobufCAllocator that takes memory from an ig_pool_t: a decoded message lives until the
  * pool is cleared, and protobuf_c_message_free_unpacked is never needed (its frees are no-ops).
- * |limit| caps what one allocator may take (0: no cap); past it allocations fail and unpacking
- * returns NULL, so a hostile message cannot make the arena grow without bound.
+ * |limit| caps what one allocator may take, counted in the pool's 16-byte granules (0: no cap);
+ * past it allocations fail and unpacking returns NULL, so a hostile message cannot make the
+ * arena grow without bound.
  * Caller-owned; pass &a->base to protobuf-c. The pool is borrowed and must outlive the messages.
  */
 struct ig_grpc_pballoc {

@@ -147,8 +147,10 @@ struct ig_sched_metrics {
 /**
  * One endpoint (a model-server rank). Owned by the caller; the scheduler borrows it for a call and
  * writes only the in-flight counters (ig_sched_pre_request / ig_sched_request_done). |id| keys the
- * prefix index: stable for the endpoint's life, unique, and small (ids index an array).
+ * prefix index: stable for the endpoint's life, unique, and small (ids index an array; ids at or
+ * above IG_SCHED_MAX_ENDPOINT_ID get no prefix affinity).
  */
+#define IG_SCHED_MAX_ENDPOINT_ID (1u << 20)
 struct ig_sched_endpoint {
     uint32_t id;
     ig_iov_t name;    /* "<pod>-rank-<n>" */
@@ -272,7 +274,7 @@ struct ig_sched_pick {
 /** One scheduling cycle, caller storage. Initialise with ig_sched_cycle_init. */
 struct ig_sched_cycle {
     const struct ig_sched_request *req;
-    ig_pool_t *pool; /* scratch arrays, one per plugin and request (never per endpoint) */
+    ig_pool_t *pool; /* request arena for plugins needing scratch; in-tree ones need none (may be NULL) */
     /* result of the primary profile, best first */
     const char *profile;
     struct ig_sched_pick picks[IG_SCHED_MAX_PICKS];

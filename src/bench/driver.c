@@ -126,8 +126,10 @@ static struct req *req_get(struct driver *d)
 static void req_put(struct driver *d, struct req *r)
 {
     /* Large bodies (long-prompt workloads) are not worth keeping per spare object. */
-    if (r->body.cap > (1u << 20))
-        ig_buf_dispose(&r->body), ig_buf_init(&r->body, BODY_MAX);
+    if (r->body.cap > (1u << 20)) {
+        ig_buf_dispose(&r->body);
+        ig_buf_init(&r->body, BODY_MAX);
+    }
     ig_list_push_front(&d->spare, &r->link);
 }
 
@@ -469,12 +471,14 @@ static void on_arrival(uv_timer_t *t)
     struct driver *d = t->data;
     const struct ig_bench_stage *st = &d->out->stages[d->stage];
     uint64_t now = now_ns();
-    while (d->sending && d->next_arrival <= now) {
-        uint64_t at = d->next_arrival;
-        if (stage_limit_reached(d, at)) {
+    while (d->sending) {
+        /* arrivals scheduled past the window are not sent; the window may also end between arrivals */
+        if (stage_limit_reached(d, IG_MIN(d->next_arrival, now))) {
             end_send(d);
             break;
         }
+        if (d->next_arrival > now)
+            break;
         send_one(d);
         d->next_arrival += gap_ns(d, st->rate);
     }

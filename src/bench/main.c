@@ -75,7 +75,7 @@ static const struct opt opts[] = {
      "target base URL: http://host:port[/path-prefix] (numeric host or localhost)"},
     {"--http", O_HTTP, "1.1|2", "1.1", "HTTP/1.1, or HTTP/2 cleartext with prior knowledge (h2c)"},
     {"--api", O_API, "completions|chat", "completions", "POST /v1/completions or /v1/chat/completions"},
-    {"--model", O_MODEL, "NAME", "(none: the server's default)", "model name sent in every request"},
+    {"--model", O_MODEL, "NAME", "none: the server's default", "model name sent in every request"},
     {"--no-stream", O_NO_STREAM, NULL, NULL, "non-streaming requests (no TTFT, TPOT or ITL)"},
     {"--no-ignore-eos", O_NO_IGNORE_EOS, NULL, NULL, "do not send ignore_eos: true"},
     {"--header", O_HEADER, "'NAME: VALUE'", NULL, "extra request header (repeatable)"},
@@ -86,7 +86,7 @@ static const struct opt opts[] = {
     {"--question-len", O_QUESTION_LEN, "TOKENS", "50", "shared_prefix: question length"},
     {"--question-dist", O_QUESTION_DIST, "DIST", NULL,
      "shared_prefix: question length distribution (overrides --question-len)"},
-    {"--output-len", O_OUTPUT_LEN, "TOKENS", "50 (long: 16)", "max_tokens of every request"},
+    {"--output-len", O_OUTPUT_LEN, "TOKENS", "50; long: 16", "max_tokens of every request"},
     {"--output-dist", O_OUTPUT_DIST, "DIST", "synthetic: sharegpt", "max_tokens distribution (overrides --output-len)"},
     {"--input-dist", O_INPUT_DIST, "DIST", "sharegpt", "synthetic: prompt length distribution"},
     {"--multi-turn", O_MULTI_TURN, NULL, NULL, "shared_prefix: every prompt is a chat session whose turns accumulate"},
@@ -97,8 +97,8 @@ static const struct opt opts[] = {
     {"--rates", O_RATES, "R[:DUR],...", NULL, "open loop: one stage per request rate (req/s), optional own duration"},
     {"--arrival", O_ARRIVAL, "poisson|constant", "poisson", "open-loop inter-arrival times"},
     {"--concurrency", O_CONCURRENCY, "N,...", NULL, "closed loop: one stage per number of requests kept in flight"},
-    {"--requests", O_REQUESTS, "N", "0 (none)", "requests sent per stage (a stage ends at this count or its duration)"},
-    {"--stage-duration", O_STAGE_DURATION, "DUR", "30s (0 with --requests)", "send window of each stage"},
+    {"--requests", O_REQUESTS, "N", "none", "requests sent per stage (a stage ends at this count or its duration)"},
+    {"--stage-duration", O_STAGE_DURATION, "DUR", "30s; none with --requests", "send window of each stage"},
     {"--timeout", O_TIMEOUT, "DUR", "300s", "per-request timeout (0: none)"},
     {"--max-inflight", O_MAX_INFLIGHT, "N", "10000", "open loop: arrivals beyond N in flight fail as inflight_limit"},
     {"--max-samples", O_MAX_SAMPLES, "N", "1000000", "samples kept per metric per stage (reservoir beyond)"},
@@ -143,13 +143,17 @@ static void usage(FILE *out)
         char left[64];
         snprintf(left, sizeof(left), "%s%s%s", opts[i].name, opts[i].arg != NULL ? " " : "",
                  opts[i].arg != NULL ? opts[i].arg : "");
-        if (opts[i].def != NULL)
-            fprintf(out, "  %-36s %s (default: %s)\n", left, opts[i].help, opts[i].def);
+        if (strlen(left) > 30)
+            fprintf(out, "  %s\n  %-30s", left, "");
         else
-            fprintf(out, "  %-36s %s\n", left, opts[i].help);
+            fprintf(out, "  %-30s", left);
+        if (opts[i].def != NULL)
+            fprintf(out, " %s (default: %s)\n", opts[i].help, opts[i].def);
+        else
+            fprintf(out, " %s\n", opts[i].help);
     }
     fprintf(out, "\nDIST: fixed:N | uniform:MIN:MAX | normal:MEAN:STD[:MIN:MAX] | sharegpt (lengths in tokens,\n"
-                 "4 characters per token). DUR: a number with s, ms or m (plain numbers are seconds).\n"
+                 "4 characters per token). DUR: a number with ms, s, m or h (plain numbers are seconds).\n"
                  "Options also take the form --option=value. See docs/bench.md.\n");
 }
 

@@ -169,6 +169,10 @@ static void close_control(void)
     uv_close((uv_handle_t *)&gw.sigterm, NULL);
     uv_close((uv_handle_t *)&gw.sigint, NULL);
     uv_close((uv_handle_t *)&gw.sighup, NULL);
+    /* Closing the watchers restored the default actions: a late signal must not kill a clean exit. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
     if (gw.watching)
         uv_close((uv_handle_t *)&gw.watch, NULL);
     uv_close((uv_handle_t *)&gw.reload_timer, NULL);

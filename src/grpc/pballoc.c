@@ -9,14 +9,16 @@
 static void *pballoc_alloc(void *data, size_t size)
 {
     struct ig_grpc_pballoc *a = data;
-    if (size == 0)
-        size = 1;
-    if (a->limit != 0 && (size > a->limit || a->used > a->limit - size)) {
+    /* Count what the pool really hands out (16-byte granules), so the cap bounds the arena. */
+    size_t cost = (size + 15) & ~(size_t)15;
+    if (cost < size || cost == 0)
+        cost = size == 0 ? 16 : SIZE_MAX;
+    if (a->limit != 0 && (cost > a->limit || a->used > a->limit - cost)) {
         a->refused = 1;
         return NULL; /* protobuf-c turns this into a failed unpack */
     }
-    a->used += size;
-    return ig_pool_alloc(a->pool, size);
+    a->used += cost;
+    return ig_pool_alloc(a->pool, size != 0 ? size : 1);
 }
 
 static void pballoc_free(void *data, void *p)

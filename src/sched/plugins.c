@@ -12,40 +12,31 @@
 /* ---- scorers ---------------------------------------------------------------------------------- */
 
 /* Min-max normalisation, lower is better; all equal -> 1.0 (queue-scorer, running-requests-size-scorer). */
-static void minmax_low_better(const int64_t *v, size_t n, double *scores)
-{
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (size_t i = 0; i < n; i++) {
-        lo = IG_MIN(lo, v[i]);
-        hi = IG_MAX(hi, v[i]);
-    }
-    for (size_t i = 0; i < n; i++)
-        scores[i] = hi == lo ? 1.0 : (double)(hi - v[i]) / (double)(hi - lo);
-}
+#define MINMAX_LOW_BETTER(eps, n, scores, field)                                                                       \
+    do {                                                                                                               \
+        int64_t lo_ = INT64_MAX, hi_ = INT64_MIN;                                                                      \
+        for (size_t i_ = 0; i_ < (n); i_++) {                                                                          \
+            lo_ = IG_MIN(lo_, (eps)[i_]->metrics.field);                                                               \
+            hi_ = IG_MAX(hi_, (eps)[i_]->metrics.field);                                                               \
+        }                                                                                                              \
+        for (size_t i_ = 0; i_ < (n); i_++)                                                                            \
+            (scores)[i_] = hi_ == lo_ ? 1.0 : (double)(hi_ - (eps)[i_]->metrics.field) / (double)(hi_ - lo_);          \
+    } while (0)
 
 static void queue_score(const struct ig_sched_plugin *p, struct ig_sched_cycle *cy,
                         struct ig_sched_endpoint *const *eps, size_t n, double *scores)
 {
     (void)p;
     (void)cy;
-    /* The scores array doubles as the value buffer: read all values first. */
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (size_t i = 0; i < n; i++) {
-        lo = IG_MIN(lo, eps[i]->metrics.waiting_queue_size);
-        hi = IG_MAX(hi, eps[i]->metrics.waiting_queue_size);
-    }
-    for (size_t i = 0; i < n; i++)
-        scores[i] = hi == lo ? 1.0 : (double)(hi - eps[i]->metrics.waiting_queue_size) / (double)(hi - lo);
+    MINMAX_LOW_BETTER(eps, n, scores, waiting_queue_size);
 }
 
 static void running_score(const struct ig_sched_plugin *p, struct ig_sched_cycle *cy,
                           struct ig_sched_endpoint *const *eps, size_t n, double *scores)
 {
     (void)p;
-    int64_t *v = ig_pool_alloc(cy->pool, n * sizeof(int64_t) + 1);
-    for (size_t i = 0; i < n; i++)
-        v[i] = eps[i]->metrics.running_requests_size;
-    minmax_low_better(v, n, scores);
+    (void)cy;
+    MINMAX_LOW_BETTER(eps, n, scores, running_requests_size);
 }
 
 static void kv_score(const struct ig_sched_plugin *p, struct ig_sched_cycle *cy, struct ig_sched_endpoint *const *eps,
@@ -187,7 +178,7 @@ static size_t weighted_random_pick(const struct ig_sched_plugin *p, struct ig_sc
         any |= sc[i].score > 0;
     if (!any)
         return random_pick(p, cy, sc, n, out, max);
-    double *key = ig_pool_alloc(cy->pool, n * sizeof(double) + 1);
+    double *key = p->sched->keys; /* room for n, see ig_sched_schedule */
     for (size_t i = 0; i < n; i++) {
         if (sc[i].score <= 0) {
             key[i] = 0;

@@ -162,7 +162,7 @@ static uint32_t alloc_node(struct ig_prefix_index *ix)
 
 void ig_prefix_index_add(struct ig_prefix_index *ix, uint32_t id, int64_t capacity, const uint64_t *hashes, size_t n)
 {
-    if (capacity <= 0 || n == 0 || id == NIL)
+    if (capacity <= 0 || n == 0 || id >= IG_SCHED_MAX_ENDPOINT_ID)
         return;
     (void)server(ix, id);
     for (size_t k = 0; k < n; k++) {
@@ -340,7 +340,7 @@ static void producer_prepare(struct ig_sched_plugin *p, struct ig_sched_cycle *c
         return;
     int64_t tokens = prm->block_size_tokens;
     if (prm->auto_tune && eps[0]->metrics.cache_block_size > 0)
-        tokens = eps[0]->metrics.cache_block_size;
+        tokens = IG_MIN(eps[0]->metrics.cache_block_size, (int64_t)1 << 20); /* scraped: bound it */
     int64_t max_blocks = prm->max_prefix_blocks_to_match;
     if (prm->max_prefix_tokens_to_match > 0)
         max_blocks = prm->max_prefix_tokens_to_match / tokens;

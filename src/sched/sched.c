@@ -52,6 +52,7 @@ void ig_sched_destroy(struct ig_sched *s)
         if (s->plugins[i].t != NULL && s->plugins[i].t->destroy != NULL)
             s->plugins[i].t->destroy(&s->plugins[i]);
     ig_pool_dispose(&s->pool);
+    ig_free(s->scratch);
     ig_free(s);
 }
 
@@ -166,10 +167,21 @@ int ig_sched_schedule(struct ig_sched *s, struct ig_sched_cycle *cy, struct ig_s
             p->t->producer->prepare(p, cy, eps, n);
     }
 
+    /* One layout per cycle: 2n pointers, 3n doubles, n scored pairs (16-byte aligned pieces). */
+    if (n > s->scratch_n) {
+        ig_free(s->scratch);
+        s->scratch = ig_malloc(n * (2 * sizeof(void *) + 3 * sizeof(double) + sizeof(struct ig_sched_scored)));
+        s->scratch_n = n;
+    }
+    struct ig_sched_endpoint **cur = s->scratch;
+    struct ig_sched_endpoint **tmp = cur + n;
+    double *total = (double *)(void *)(tmp + n);
+    double *one = total + n;
+    s->keys = one + n;
+    struct ig_sched_scored *sc = (struct ig_sched_scored *)(void *)(s->keys + n);
+
     /* single-profile-handler: the one profile is the primary. */
     const struct ig_sched_profile *pr = &s->profiles[0];
-    struct ig_sched_endpoint **cur = ig_pool_alloc(cy->pool, 2 * n * sizeof(*cur));
-    struct ig_sched_endpoint **tmp = cur + n;
     memcpy(cur, eps, n * sizeof(*cur));
     size_t m = n;
     for (size_t f = 0; f < pr->n_filters; f++) {
@@ -191,8 +203,6 @@ int ig_sched_schedule(struct ig_sched *s, struct ig_sched_cycle *cy, struct ig_s
         m = k;
     }
 
-    double *total = ig_pool_alloc(cy->pool, 2 * m * sizeof(double));
-    double *one = total + m;
     memset(total, 0, m * sizeof(double));
     for (size_t k = 0; k < pr->n_scorers; k++) {
         const struct ig_sched_wscorer *w = &pr->scorers[k];
@@ -203,7 +213,6 @@ int ig_sched_schedule(struct ig_sched *s, struct ig_sched_cycle *cy, struct ig_s
             total[i] += w->weight * v;
         }
     }
-    struct ig_sched_scored *sc = ig_pool_alloc(cy->pool, m * sizeof(*sc));
     for (size_t i = 0; i < m; i++)
         sc[i] = (struct ig_sched_scored){cur[i], total[i]};
     cy->n_picks = pr->picker->t->picker->pick(pr->picker, cy, sc, m, cy->picks, IG_SCHED_MAX_PICKS);

@@ -150,6 +150,11 @@ struct ig_sched {
     struct ig_sched_plugin *prefix; /* the approx-prefix-cache-producer, if any */
     uint64_t rng;
     uint64_t seq;
+    /* Per-cycle arrays, grown to the largest candidate count seen and reused, so a cycle does not
+     * allocate: candidates x2, totals, one scorer's scores, scored pairs, picker keys. */
+    void *scratch;
+    size_t scratch_n;
+    double *keys; /* n doubles for the weighted-random picker */
 };
 
 /* Random numbers (xorshift64*): pickers' shuffles and tie-breaks. */

@@ -4,6 +4,7 @@
 # subcommand, and a listener that cannot be opened (exit 1).
 source "$(dirname "$0")/lib.sh"
 IG_TEST_TIMEOUT=30
+PATH=/usr/bin:$PATH # the distribution python3: a version-manager shim costs most of a second per call
 T=$IG_TMP
 cd "$T" || die "no temp dir"
 

@@ -182,9 +182,9 @@ static void test_chunk_error(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_split),     cmocka_unit_test(test_byte_by_byte),
-        cmocka_unit_test(test_limits),          cmocka_unit_test(test_chunk_completions),
-        cmocka_unit_test(test_chunk_chat),      cmocka_unit_test(test_chunk_error),
+        cmocka_unit_test(test_every_split), cmocka_unit_test(test_byte_by_byte),
+        cmocka_unit_test(test_limits),      cmocka_unit_test(test_chunk_completions),
+        cmocka_unit_test(test_chunk_chat),  cmocka_unit_test(test_chunk_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -152,16 +152,18 @@ static void test_pballoc(void **state)
     ig_pool_t pool;
     struct ig_grpc_pballoc a;
     ig_pool_init(&pool);
-    ig_grpc_pballoc_init(&a, &pool, 100);
-    void *p = a.base.alloc(a.base.allocator_data, 60);
+    ig_grpc_pballoc_init(&a, &pool, 128);
+    void *p = a.base.alloc(a.base.allocator_data, 60); /* counts as 64: pool granules */
     assert_non_null(p);
     memset(p, 1, 60);
-    assert_null(a.base.alloc(a.base.allocator_data, 41)); /* 101 > 100 */
+    assert_int_equal(a.used, 64);
+    assert_null(a.base.alloc(a.base.allocator_data, 65)); /* 64 + 80 > 128 */
     assert_true(a.refused);
-    assert_non_null(a.base.alloc(a.base.allocator_data, 40));
+    assert_non_null(a.base.alloc(a.base.allocator_data, 64));
+    assert_null(a.base.alloc(a.base.allocator_data, 1));
     assert_null(a.base.alloc(a.base.allocator_data, SIZE_MAX));
     a.base.free(a.base.allocator_data, p); /* a no-op: the pool owns it */
-    assert_int_equal(a.used, 100);
+    assert_int_equal(a.used, 128);
 
     ig_grpc_pballoc_init(&a, &pool, 0); /* no cap */
     assert_non_null(a.base.alloc(a.base.allocator_data, 100000));

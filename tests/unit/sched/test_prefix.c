@@ -125,6 +125,9 @@ static void test_index_match_and_lru(void **state)
     ig_prefix_index_forget(ix, 0);
     ig_prefix_index_forget(ix, 1234); /* unknown: no-op */
     assert_int_equal(ig_prefix_index_size(ix), 2 + 3);
+    /* ids past the bound get no entries (a bogus id must not size the slot array) */
+    ig_prefix_index_add(ix, IG_SCHED_MAX_ENDPOINT_ID, 10, a, 4);
+    assert_int_equal(ig_prefix_index_size(ix), 2 + 3);
     ig_prefix_index_destroy(ix);
 }
 
