@@ -19,7 +19,6 @@ chmod 755 "$work" # nginx workers run as an unprivileged user when started as ro
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT
 
 need=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
@@ -59,7 +58,7 @@ nginx_conf "$work/proxy.conf" "$WORKERS" "upstream be { server 127.0.0.1:$backen
 cat >"$work/haproxy.cfg" <<EOF
 global
     nbthread $WORKERS
-    maxconn 10000
+    maxconn 4000
 defaults
     mode http
     timeout connect 5s

@@ -95,13 +95,13 @@ struct ig_epp__scrape; /* the scraper's per-endpoint state (src/epp/epp_int.h) *
 /** Why the last poll of an endpoint failed (0: it did not). */
 enum ig_epp_scrape_err {
     IG_EPP_SCRAPE_OK = 0,
-    IG_EPP_SCRAPE_CONNECT,  /* connection refused or failed */
-    IG_EPP_SCRAPE_TIMEOUT,  /* no complete page within the poll timeout */
-    IG_EPP_SCRAPE_CLOSED,   /* connection closed or reset mid-response */
-    IG_EPP_SCRAPE_STATUS,   /* HTTP status other than 200 */
-    IG_EPP_SCRAPE_TOOBIG,   /* page larger than the scraper's limit */
-    IG_EPP_SCRAPE_PARSE,    /* not Prometheus text */
-    IG_EPP_SCRAPE_MISSING,  /* a required metric (queue, running, kv-cache) is absent */
+    IG_EPP_SCRAPE_CONNECT, /* connection refused or failed */
+    IG_EPP_SCRAPE_TIMEOUT, /* no complete page within the poll timeout */
+    IG_EPP_SCRAPE_CLOSED,  /* connection closed or reset mid-response */
+    IG_EPP_SCRAPE_STATUS,  /* HTTP status other than 200 */
+    IG_EPP_SCRAPE_TOOBIG,  /* page larger than the scraper's limit */
+    IG_EPP_SCRAPE_PARSE,   /* not Prometheus text */
+    IG_EPP_SCRAPE_MISSING, /* a required metric (queue, running, kv-cache) is absent */
     IG_EPP_SCRAPE_ERR_COUNT
 };
 const char *ig_epp_scrape_err_name(enum ig_epp_scrape_err e);
@@ -123,11 +123,11 @@ struct ig_epp_endpoint {
     uint64_t last_error_ns;
     uint64_t scrapes, scrape_errors;
     /* private */
-    ig_pool_t _pool;       /* strings and labels */
-    ig_pool_t _mpool[2];   /* LoRA lists, alternating per update */
-    int _mcur;             /* which _mpool holds the current lists */
-    uint32_t _refs;        /* the datastore's membership + snapshots */
-    int _removed;          /* no longer a member */
+    ig_pool_t _pool;     /* strings and labels */
+    ig_pool_t _mpool[2]; /* LoRA lists, alternating per update */
+    int _mcur;           /* which _mpool holds the current lists */
+    uint32_t _refs;      /* the datastore's membership + snapshots */
+    int _removed;        /* no longer a member */
     struct ig_epp__scrape *_scrape;
 };
 
@@ -231,8 +231,8 @@ struct ig_epp_scraper_config {
  * Creates a scraper for the members of |ds| on |loop| (both borrowed, outliving it). |metrics|
  * (may be NULL) receives the scrape counters. Polling starts with ig_epp_scraper_start.
  */
-ig_epp_scraper_t *ig_epp_scraper_create(uv_loop_t *loop, ig_epp_datastore_t *ds, const struct ig_epp_scraper_config *cfg,
-                                        ig_epp_metrics_t *metrics);
+ig_epp_scraper_t *ig_epp_scraper_create(uv_loop_t *loop, ig_epp_datastore_t *ds,
+                                        const struct ig_epp_scraper_config *cfg, ig_epp_metrics_t *metrics);
 /** Starts polling: every endpoint at once, then every interval; never two polls of one endpoint. */
 void ig_epp_scraper_start(ig_epp_scraper_t *sc);
 /**
@@ -279,13 +279,13 @@ void ig_epp_metrics_scrape_done(ig_epp_metrics_t *em, enum ig_epp_scrape_err out
 
 /** The data layer's flags (upstream names and defaults, plus --endpoints and --endpoints-file). */
 struct ig_epp_flags {
-    uint16_t grpc_port;        /* --grpc-port 9002 */
-    uint16_t grpc_health_port; /* --grpc-health-port 9003 */
-    uint16_t metrics_port;     /* --metrics-port 9090 */
-    const char *config_file;   /* --config-file (exclusive with --config-text) */
-    const char *config_text;   /* --config-text */
-    int secure_serving;        /* --secure-serving true */
-    const char *cert_path;     /* --cert-path "" */
+    uint16_t grpc_port;                   /* --grpc-port 9002 */
+    uint16_t grpc_health_port;            /* --grpc-health-port 9003 */
+    uint16_t metrics_port;                /* --metrics-port 9090 */
+    const char *config_file;              /* --config-file (exclusive with --config-text) */
+    const char *config_text;              /* --config-text */
+    int secure_serving;                   /* --secure-serving true */
+    const char *cert_path;                /* --cert-path "" */
     uint64_t refresh_metrics_interval_ns; /* --refresh-metrics-interval 50ms */
     uint64_t metrics_staleness_ns;        /* --metrics-staleness-threshold 2s */
     const char *pool_namespace;           /* --pool-namespace (-> env NAMESPACE -> "default") */
@@ -293,7 +293,7 @@ struct ig_epp_flags {
     const char *endpoints_file;           /* --endpoints-file FILE */
     uint16_t target_ports[8];             /* --endpoint-target-ports (with a selector only) */
     size_t n_target_ports;
-    int verbosity;                        /* -v 2 */
+    int verbosity; /* -v 2 */
     /* strings point into argv or the environment (borrowed) */
 };
 

@@ -5,8 +5,8 @@
  * percent-encoding, the grpc-timeout header, and a protobuf-c allocator backed by a request's
  * arena. Everything here is a pure function over bytes: unit-tested and fuzzed.
  *
- * The client and server streams over HTTP/2 (ig_grpc_call_*, ig_grpc_server_*) build on the
- * http module's HTTP/2 trailers and come in a later section of this header.
+ * The client and server streams over HTTP/2 (ig_grpc_call_*, ig_grpc_server_*) and the health
+ * service build on the http module's HTTP/2 trailers (last section of this header).
  */
 #ifndef IG_GRPC_H
 #define IG_GRPC_H
@@ -14,6 +14,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "ig/core.h"
+#include "ig/http.h"
 
 /* ---- status codes ---------------------------------------------------------------------------- */
 
@@ -166,10 +167,178 @@ void ig_grpc_pballoc_init(struct ig_grpc_pballoc *a, ig_pool_t *pool, size_t lim
 /* ---- streams over HTTP/2 --------------------------------------------------------------------- */
 
 /*
- * Reserved for the transport half: ig_grpc_call_t (client side of one RPC on an ig_http_client_t
- * HTTP/2 connection: POST with content-type application/grpc and te: trailers, messages framed
- * with ig_grpc_frame_append, responses through an ig_grpc_deframer_t, status from the trailers)
- * and the server side dispatching :path "/<service>/<method>" to handlers on an ig_http_server_t.
+ * The transport half (client.c, server.c, health.c): gRPC calls carried by the http module's
+ * HTTP/2 streams. Everything runs on the loop of the stream or channel; none of these objects may
+ * be used from another thread (a server's method table is read-only once serving starts, so one
+ * ig_grpc_server_t may sit behind the ig_http_server_t of every worker).
  */
+typedef struct ig_grpc_server ig_grpc_server_t;
+typedef struct ig_grpc_sctx ig_grpc_sctx_t;
+
+/* One RPC method served. Borrowed by ig_grpc_server_add: keep it alive (usually static). */
+struct ig_grpc_method {
+    const char *path; /* "/package.Service/Method" */
+    int unary;        /* exactly one request message (else any number: client or bidi streaming) */
+    /**
+     * A call arrived with valid gRPC headers. Set ctx->data; may send and finish at once. May be
+     * NULL.
+     */
+    void (*on_start)(ig_grpc_sctx_t *ctx);
+    /** One complete request message (|msg| valid only during the call). */
+    void (*on_message)(ig_grpc_sctx_t *ctx, ig_iov_t msg);
+    /** The client sent its last message. May be NULL. */
+    void (*on_half_close)(ig_grpc_sctx_t *ctx);
+    /** Output fell below the low-water mark after a send returned IG_EAGAIN. May be NULL. */
+    void (*on_writable)(ig_grpc_sctx_t *ctx);
+    /**
+     * The call is over, exactly once: |status| is what the method finished with, or CANCELLED
+     * when the client reset the stream or went away before the status was sent, or
+     * DEADLINE_EXCEEDED when the call's grpc-timeout passed (the server sent that status). This is
+     * the method's cancel callback: stop producing, release ctx->data. |ctx| is invalid after it.
+     */
+    void (*on_close)(ig_grpc_sctx_t *ctx, int status);
+    void *data; /* the method's */
+};
+
+/* The server side of one call: valid from on_start to on_close. */
+struct ig_grpc_sctx {
+    const struct ig_grpc_method *method;
+    ig_grpc_server_t *server;
+    ig_http_stream_t *stream; /* its request (metadata in stream->req.headers) and pool */
+    ig_pool_t *pool;          /* the stream's arena, cleared after on_close */
+    uint64_t deadline_ns;     /* ig_time_ns() clock, 0: none */
+    void *data;               /* the method's */
+    /* private */
+    ig_grpc_deframer_t _df;
+    void *_timer;
+    size_t _nmsg;
+    unsigned _headers_sent : 1, _finished : 1, _deadline_hit : 1, _in_end : 1, _closed : 1;
+    int _status;
+};
+
+struct ig_grpc_server_config {
+    size_t max_message; /* request messages larger fail with RESOURCE_EXHAUSTED; 0: 4 MiB */
+};
+
+/** Creates a server (a method table). Free with ig_grpc_server_destroy after its calls ended. */
+ig_grpc_server_t *ig_grpc_server_create(const struct ig_grpc_server_config *cfg);
+void ig_grpc_server_destroy(ig_grpc_server_t *g);
+/** Registers |m| (borrowed). Returns 0, IG_EEXIST for a path already registered, IG_EINVAL. */
+int ig_grpc_server_add(ig_grpc_server_t *g, const struct ig_grpc_method *m);
+/** Makes |g| the request handler of |hs| (sets hs->on_request and hs->data). */
+void ig_grpc_server_attach(ig_grpc_server_t *g, ig_http_server_t *hs);
+/**
+ * Serves the request |s| (for applications that route some paths themselves): validates the
+ * method (POST, else 405), content-type (application/grpc, else 415), te: trailers and
+ * grpc-timeout, then dispatches on :path; an unknown path is answered UNIMPLEMENTED.
+ */
+void ig_grpc_server_handle(ig_grpc_server_t *g, ig_http_stream_t *s);
+
+/**
+ * Sends one message (framed; copied). The response headers go out with the first message.
+ * Returns 0, IG_EAGAIN (queued, but stop until on_writable), IG_EINVAL after finish, IG_ECLOSED.
+ */
+int ig_grpc_sctx_send(ig_grpc_sctx_t *ctx, const void *msg, size_t len);
+/** Packs |m| into ctx->pool and sends it. */
+int ig_grpc_sctx_send_pb(ig_grpc_sctx_t *ctx, const ProtobufCMessage *m);
+/**
+ * Ends the call with |status| and an optional |message| (percent-encoded here): trailers after
+ * the messages, or a trailers-only response when nothing was sent. Returns 0, IG_EINVAL when
+ * already finished, IG_ECLOSED. on_close(status) follows once the client has it.
+ */
+int ig_grpc_sctx_finish(ig_grpc_sctx_t *ctx, int status, const char *message);
+
+/* ---- client ---------------------------------------------------------------------------------- */
+
+typedef struct ig_grpc_channel ig_grpc_channel_t;
+typedef struct ig_grpc_call ig_grpc_call_t;
+
+struct ig_grpc_channel_config {
+    struct sockaddr_storage addr;
+    int tls;             /* 0: h2c with prior knowledge; 1: TLS with ALPN h2 */
+    int tls_verify;      /* verify the server certificate (and name, with |sni|) */
+    const char *ca_file; /* verification roots; NULL: the system store. Borrowed */
+    const char *sni;     /* TLS server name; also the default :authority. Borrowed */
+    const char *authority; /* :authority; NULL: sni or the address. Copied */
+    uint64_t connect_timeout_ms; /* default 10000 */
+    size_t max_message;          /* response messages larger fail with RESOURCE_EXHAUSTED; 0: 4 MiB */
+};
+
+/**
+ * Creates a channel on |loop|: an ig_http_client_t speaking HTTP/2 to one address, many calls
+ * multiplexed on its connections. A failed connection is replaced on the next call. Returns
+ * NULL (with a reason in |err|) when the TLS context cannot be built.
+ */
+ig_grpc_channel_t *ig_grpc_channel_create(uv_loop_t *loop, const struct ig_grpc_channel_config *cfg, char *err,
+                                          size_t errlen);
+/** Cancels the calls still open (on_status(CANCELLED)) and frees the channel once they are gone. */
+void ig_grpc_channel_destroy(ig_grpc_channel_t *ch);
+
+struct ig_grpc_call_handler {
+    /** One response message (|msg| valid only during the call). */
+    void (*on_message)(ig_grpc_call_t *call, ig_iov_t msg);
+    /** Output fell below the low-water mark after a send returned IG_EAGAIN. May be NULL. */
+    void (*on_writable)(ig_grpc_call_t *call);
+    /**
+     * The call is over, exactly once, never inside an ig_grpc_call_* function: the status from the
+     * trailers (or a trailers-only response), DEADLINE_EXCEEDED, CANCELLED after
+     * ig_grpc_call_cancel, UNAVAILABLE when the connection failed or was lost, INTERNAL on a
+     * protocol error. |message| is decoded, valid during the call. |call| is freed after it.
+     */
+    void (*on_status)(ig_grpc_call_t *call, int status, ig_iov_t message);
+};
+
+struct ig_grpc_call_opts {
+    uint64_t timeout_ms;               /* 0: no deadline */
+    const ig_http_header_t *metadata;  /* extra request headers (lower-case names); copied */
+    size_t nmetadata;
+};
+
+/**
+ * Starts a call of |path| ("/package.Service/Method"): the request headers leave at once, and
+ * messages may be sent right away (full duplex: sends never wait for replies). Never NULL.
+ */
+ig_grpc_call_t *ig_grpc_call_start(ig_grpc_channel_t *ch, const char *path, const struct ig_grpc_call_opts *opts,
+                                   const struct ig_grpc_call_handler *h, void *data);
+/**
+ * Sends one message (framed; copied); |end| half-closes the request after it. Returns 0,
+ * IG_EAGAIN (queued, stop until on_writable), IG_EINVAL after the end, IG_ECLOSED when the call
+ * is over.
+ */
+int ig_grpc_call_send(ig_grpc_call_t *call, const void *msg, size_t len, int end);
+/** Packs |m| and sends it (see ig_grpc_call_send). */
+int ig_grpc_call_send_pb(ig_grpc_call_t *call, const ProtobufCMessage *m, int end);
+/** Half-closes the request (no more messages). */
+int ig_grpc_call_close_send(ig_grpc_call_t *call);
+/** Cancels the call (RST_STREAM CANCEL); on_status(CANCELLED) follows unless a status already arrived. */
+void ig_grpc_call_cancel(ig_grpc_call_t *call);
+/** The |data| given to ig_grpc_call_start. */
+void *ig_grpc_call_data(const ig_grpc_call_t *call);
+
+/* ---- health service (grpc.health.v1.Health) -------------------------------------------------- */
+
+/* HealthCheckResponse.ServingStatus values. */
+enum ig_grpc_health_status {
+    IG_GRPC_HEALTH_UNKNOWN = 0,
+    IG_GRPC_HEALTH_SERVING = 1,
+    IG_GRPC_HEALTH_NOT_SERVING = 2,
+    IG_GRPC_HEALTH_SERVICE_UNKNOWN = 3,
+};
+
+typedef struct ig_grpc_health ig_grpc_health_t;
+
+/**
+ * A service name -> status table serving grpc.health.v1.Health/Check: a name not in the table
+ * answers the NOT_FOUND status. "" starts SERVING. List is served too; Watch is not (UNIMPLEMENTED).
+ * The table may be updated from any thread.
+ */
+ig_grpc_health_t *ig_grpc_health_create(void);
+void ig_grpc_health_destroy(ig_grpc_health_t *h);
+/** Sets the status of |service| (copied); IG_GRPC_HEALTH_SERVICE_UNKNOWN removes it. */
+void ig_grpc_health_set(ig_grpc_health_t *h, const char *service, int status);
+/** The status of |service|, IG_GRPC_HEALTH_SERVICE_UNKNOWN when absent. */
+int ig_grpc_health_get(ig_grpc_health_t *h, ig_iov_t service);
+/** Registers /grpc.health.v1.Health/Check and /List on |g|; |h| must outlive it. */
+int ig_grpc_health_register(ig_grpc_health_t *h, ig_grpc_server_t *g);
 
 #endif

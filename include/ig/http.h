@@ -192,6 +192,13 @@ int ig_http_stream_respond(ig_http_stream_t *s, const ig_http_response_t *resp, 
 int ig_http_stream_write(ig_http_stream_t *s, const char *data, size_t len, int end);
 /** Convenience: a complete response with a body and content-length (and optional content-type). */
 int ig_http_stream_send(ig_http_stream_t *s, int status, const char *content_type, const char *body, size_t len);
+/**
+ * Ends the response with trailers (HTTP/2: a trailing HEADERS frame with END_STREAM) after the
+ * head and any body written so far; no body may be written after it. The strings are copied.
+ * Returns 0, IG_EINVAL (no head yet, or the response already ended), IG_ECLOSED, or
+ * IG_EUNSUPPORTED on HTTP/1.1 (infergate never sends chunked trailers).
+ */
+int ig_http_stream_write_trailers(ig_http_stream_t *s, const ig_http_header_t *trailers, size_t n);
 /** Stops or resumes delivering request body (back-pressure to the client). */
 void ig_http_stream_read_pause(ig_http_stream_t *s, int paused);
 /** Aborts the stream (h2: RST_STREAM; h1: closes the connection). on_close(IG_ECANCELED) follows. */
@@ -262,6 +269,11 @@ struct ig_http_cstream_handler {
      * invalid after return.
      */
     void (*on_close)(ig_http_cstream_t *cs, int err);
+    /**
+     * Trailers of the response (HTTP/2 only; strings valid until on_close), reported once, after
+     * the last body bytes and before on_body's end call. May be NULL.
+     */
+    void (*on_trailers)(ig_http_cstream_t *cs, const ig_http_headers_t *trailers);
 };
 
 struct ig_http_cstream {

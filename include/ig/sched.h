@@ -319,7 +319,10 @@ int ig_sched_schedule(struct ig_sched *s, struct ig_sched_cycle *cy, struct ig_s
  * in-flight counters. Call once after a successful ig_sched_schedule, when the request is sent.
  */
 void ig_sched_pre_request(struct ig_sched *s, struct ig_sched_cycle *cy);
-/** The request finished (any outcome): undoes the in-flight accounting of ig_sched_pre_request. */
+/**
+ * The request finished (any outcome): undoes the in-flight accounting of ig_sched_pre_request.
+ * The picked endpoint must still be alive: forget endpoints only after their requests are done.
+ */
 void ig_sched_request_done(struct ig_sched *s, struct ig_sched_cycle *cy);
 /** Forgets an endpoint's prefix entries (endpoint removed from the pool). */
 void ig_sched_forget_endpoint(struct ig_sched *s, uint32_t id);

@@ -56,9 +56,9 @@ int ig_epp_engine_parse(ig_iov_t name, enum ig_epp_engine *out)
 }
 
 static const char *const scrape_err_names[IG_EPP_SCRAPE_ERR_COUNT] = {
-    [IG_EPP_SCRAPE_OK] = "ok",           [IG_EPP_SCRAPE_CONNECT] = "connect", [IG_EPP_SCRAPE_TIMEOUT] = "timeout",
-    [IG_EPP_SCRAPE_CLOSED] = "closed",   [IG_EPP_SCRAPE_STATUS] = "status",   [IG_EPP_SCRAPE_TOOBIG] = "too_big",
-    [IG_EPP_SCRAPE_PARSE] = "parse",     [IG_EPP_SCRAPE_MISSING] = "missing",
+    [IG_EPP_SCRAPE_OK] = "ok",         [IG_EPP_SCRAPE_CONNECT] = "connect", [IG_EPP_SCRAPE_TIMEOUT] = "timeout",
+    [IG_EPP_SCRAPE_CLOSED] = "closed", [IG_EPP_SCRAPE_STATUS] = "status",   [IG_EPP_SCRAPE_TOOBIG] = "too_big",
+    [IG_EPP_SCRAPE_PARSE] = "parse",   [IG_EPP_SCRAPE_MISSING] = "missing",
 };
 
 const char *ig_epp_scrape_err_name(enum ig_epp_scrape_err e)

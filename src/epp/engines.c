@@ -27,7 +27,7 @@ enum {
 };
 
 struct engine_def {
-    const char *spec[Q_COUNT];   /* NULL: not read for this engine */
+    const char *spec[Q_COUNT];    /* NULL: not read for this engine */
     const char *block_size_label; /* label names on Q_CACHE_INFO */
     const char *num_blocks_label;
 };

@@ -9,7 +9,6 @@
 #include "ig/epp.h"
 #include "ig/http.h"
 
-
 /* One endpoint's polling state; lives from its first poll until the endpoint leaves the datastore. */
 struct ig_epp__scrape {
     struct ig_epp_scraper *sc;
@@ -18,9 +17,9 @@ struct ig_epp__scrape {
     ig_http_cstream_t *cs; /* the poll in flight, or NULL */
     int in_flight;
     uint64_t started_ns;
-    uint64_t next_ns; /* earliest start of the next poll */
-    int status;       /* HTTP status of the poll in flight; minus a cancel reason while cancelling */
-    int stale_logged; /* the current stale spell was logged */
+    uint64_t next_ns;     /* earliest start of the next poll */
+    int status;           /* HTTP status of the poll in flight; minus a cancel reason while cancelling */
+    int stale_logged;     /* the current stale spell was logged */
     uint16_t client_port; /* metrics port |client| was opened for */
     ig_buf_t page;
     ig_list_t link; /* in the scraper's list */

@@ -58,8 +58,8 @@ static int collect(ig_buf_t *out, void *data)
                             (double)(queue / (int64_t)fresh));
     }
     if (rc == 0)
-        rc = write_pool(out, "inference_pool_ready_pods", "[ALPHA] The number of ready pods in the inference server pool.",
-                        em->pool_name, (double)fresh);
+        rc = write_pool(out, "inference_pool_ready_pods",
+                        "[ALPHA] The number of ready pods in the inference server pool.", em->pool_name, (double)fresh);
     if (rc == 0 && fresh > 0) {
         rc = ig_prom_write_family(
             out, "inference_pool_per_pod_queue_size",

@@ -215,8 +215,8 @@ static void on_tick(uv_timer_t *t)
     ig_epp_snapshot_release(snap);
 }
 
-ig_epp_scraper_t *ig_epp_scraper_create(uv_loop_t *loop, ig_epp_datastore_t *ds, const struct ig_epp_scraper_config *cfg,
-                                        ig_epp_metrics_t *metrics)
+ig_epp_scraper_t *ig_epp_scraper_create(uv_loop_t *loop, ig_epp_datastore_t *ds,
+                                        const struct ig_epp_scraper_config *cfg, ig_epp_metrics_t *metrics)
 {
     struct ig_epp_scraper *sc = ig_calloc(1, sizeof(*sc));
     sc->loop = loop;

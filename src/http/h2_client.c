@@ -365,7 +365,23 @@ static void h2c_deliver(struct ig_h2_io *io, const char *data, size_t len, int e
 {
     struct h2c_stream *st = IG_CONTAINER_OF(io, struct h2c_stream, io);
     ig_http_cstream_t *cs = st->cs;
-    if (cs != NULL && !st->canceled && cs->handler != NULL && cs->handler->on_body != NULL)
+    if (cs == NULL || st->canceled || cs->handler == NULL)
+        return;
+    if (end && len != 0 && st->trailers.len != 0 && cs->handler->on_trailers != NULL) {
+        /* Trailers come after the last body byte: split the final delivery around them. */
+        if (cs->handler->on_body != NULL)
+            cs->handler->on_body(cs, data, len, 0);
+        if (st->cs != cs || st->canceled)
+            return;
+        len = 0;
+        data = NULL;
+    }
+    if (end && st->trailers.len != 0 && cs->handler->on_trailers != NULL) {
+        cs->handler->on_trailers(cs, &st->trailers);
+        if (st->cs != cs || st->canceled)
+            return;
+    }
+    if (cs->handler->on_body != NULL)
         cs->handler->on_body(cs, data, len, end);
 }
 

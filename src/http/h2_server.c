@@ -44,6 +44,8 @@ struct h2s_stream {
     ig_list_t link;
     size_t header_bytes; /* header block accounting against the server's limits */
     size_t nheaders;
+    nghttp2_nv *trailers; /* in the stream's pool: sent once the body is out */
+    size_t ntrailers;
     unsigned head_done : 1;     /* on_request ran */
     unsigned responded : 1;     /* HEADERS submitted */
     unsigned app_reset : 1;     /* ig_http_stream_reset: on_close(IG_ECANCELED) */
@@ -72,6 +74,8 @@ static struct h2s_stream *stream_new(struct h2s_conn *conn, int32_t id)
     st->conn = conn;
     st->header_bytes = 0;
     st->nheaders = 0;
+    st->trailers = NULL;
+    st->ntrailers = 0;
     st->head_done = st->responded = st->app_reset = st->authority = st->close_pending = 0;
     ig_list_push_back(&conn->streams, &st->link);
     if (conn->nstreams++ == 0 && conn->drain_state == H2S_RUNNING)
@@ -291,6 +295,27 @@ static void server_setup_once(void)
 
 /* ---- stream ops -------------------------------------------------------------------------------- */
 
+/*
+ * The common data provider, plus trailers: when the body's last byte goes out and the application
+ * ended the response with trailers, the DATA frame leaves END_STREAM to the trailing HEADERS.
+ */
+static ssize_t h2s_read_cb(nghttp2_session *ngh, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
+                           nghttp2_data_source *source, void *user_data)
+{
+    struct h2s_stream *st = IG_CONTAINER_OF(source->ptr, struct h2s_stream, io);
+    ssize_t n = ig_h2__io_read_cb(ngh, id, buf, length, flags, source, user_data);
+
+    if (n >= 0 && (*flags & NGHTTP2_DATA_FLAG_EOF) && st->ntrailers != 0) {
+        int rv = nghttp2_submit_trailer(ngh, id, st->trailers, st->ntrailers);
+        if (rv == 0)
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        else
+            ig_log_debug("h2", "submit_trailer: %s", nghttp2_strerror(rv));
+        st->ntrailers = 0;
+    }
+    return n;
+}
+
 static int h2s_respond(ig_http_stream_t *s, const ig_http_response_t *resp, int end)
 {
     struct h2s_stream *st = IG_CONTAINER_OF(s, struct h2s_stream, super);
@@ -317,7 +342,7 @@ static int h2s_respond(ig_http_stream_t *s, const ig_http_response_t *resp, int 
     /* A HEAD response carries no body, whatever the application writes. */
     if (ig_iov_eq(s->req.method, IG_STRLIT("HEAD")))
         st->io.out_discard = 1;
-    nghttp2_data_provider prd = {.source.ptr = &st->io, .read_callback = ig_h2__io_read_cb};
+    nghttp2_data_provider prd = {.source.ptr = &st->io, .read_callback = h2s_read_cb};
     int rv = nghttp2_submit_response(conn->h2.ngh, st->io.id, nva, n, end ? NULL : &prd);
     if (rv != 0) {
         ig_log_debug("h2", "submit_response: %s", nghttp2_strerror(rv));
@@ -339,6 +364,30 @@ static int h2s_write(ig_http_stream_t *s, const char *data, size_t len, int end)
     if (!st->responded)
         return IG_EINVAL;
     return ig_h2__io_write(&st->io, data, len, end);
+}
+
+static int h2s_write_trailers(ig_http_stream_t *s, const ig_http_header_t *trailers, size_t n)
+{
+    struct h2s_stream *st = IG_CONTAINER_OF(s, struct h2s_stream, super);
+
+    if (st->io.closed || st->app_reset || st->conn->h2.ngh == NULL)
+        return IG_ECLOSED;
+    if (!st->responded || st->io.out_end || n == 0)
+        return IG_EINVAL;
+    /* nghttp2 copies the fields only when the trailer is submitted (from the data provider, once
+     * the body is out), so they are kept in the stream's pool until then. */
+    ig_http_headers_t h = {(ig_http_header_t *)(uintptr_t)trailers, n, n};
+    nghttp2_nv *nva = ig_pool_alloc(&s->pool, n * sizeof(*nva));
+    size_t cnt = ig_h2__nv_headers(&s->pool, &h, nva, IG_IOV_NULL);
+    for (size_t i = 0; i < cnt; i++) {
+        ig_iov_t name = ig_pool_dup(&s->pool, ig_iov(nva[i].name, nva[i].namelen));
+        ig_iov_t value = ig_pool_dup(&s->pool, ig_iov(nva[i].value, nva[i].valuelen));
+        nva[i] = ig_h2__nv(name, value);
+    }
+    st->trailers = nva;
+    st->ntrailers = cnt;
+    int rc = ig_h2__io_write(&st->io, NULL, 0, 1);
+    return rc == IG_EAGAIN ? 0 : rc;
 }
 
 static void h2s_read_pause(ig_http_stream_t *s, int paused)
@@ -366,6 +415,7 @@ static const struct ig_http_stream_ops h2s_stream_ops = {
     .write = h2s_write,
     .read_pause = h2s_read_pause,
     .reset = h2s_reset,
+    .write_trailers = h2s_write_trailers,
 };
 
 /* ---- common-code hooks ------------------------------------------------------------------------- */

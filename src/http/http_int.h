@@ -17,6 +17,8 @@ struct ig_http_stream_ops {
     int (*write)(ig_http_stream_t *s, const char *data, size_t len, int end);
     void (*read_pause)(ig_http_stream_t *s, int paused);
     void (*reset)(ig_http_stream_t *s);
+    /* Ends the response with trailers; NULL where the protocol has none (HTTP/1.1). */
+    int (*write_trailers)(ig_http_stream_t *s, const ig_http_header_t *trailers, size_t n);
 };
 
 /* Every live server connection, whatever its protocol, is linked into its server for drain. */

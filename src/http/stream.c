@@ -37,6 +37,15 @@ int ig_http_stream_send(ig_http_stream_t *s, int status, const char *content_typ
     return rc == IG_EAGAIN ? 0 : rc;
 }
 
+int ig_http_stream_write_trailers(ig_http_stream_t *s, const ig_http_header_t *trailers, size_t n)
+{
+    if (s->_ops == NULL)
+        return IG_ECLOSED;
+    if (s->_ops->write_trailers == NULL)
+        return IG_EUNSUPPORTED;
+    return s->_ops->write_trailers(s, trailers, n);
+}
+
 void ig_http_stream_read_pause(ig_http_stream_t *s, int paused)
 {
     if (s->_ops != NULL)

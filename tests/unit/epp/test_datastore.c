@@ -150,8 +150,8 @@ static void test_labels_and_engine(void **state)
     assert_int_equal(ig_epp_datastore_find(ds, d[2].address)->engine, IG_EPP_ENGINE_SGLANG);
     /* Relabel in place: same object, new engine, new metrics port. */
     struct ig_sched_kv l3[1] = {{IG_STRLIT(IG_EPP_ENGINE_LABEL), IG_STRLIT("vllm")}};
-    struct ig_epp_endpoint_decl d2 = {.address = IG_STRLIT("10.0.0.1:8000"), .labels = l3, .n_labels = 1,
-                                      .metrics_port = 9000};
+    struct ig_epp_endpoint_decl d2 = {
+        .address = IG_STRLIT("10.0.0.1:8000"), .labels = l3, .n_labels = 1, .metrics_port = 9000};
     set(ds, &d2, 1);
     assert_ptr_equal(ig_epp_datastore_find(ds, d2.address), a);
     assert_int_equal(a->engine, IG_EPP_ENGINE_VLLM);
@@ -173,8 +173,11 @@ static void test_metrics_and_staleness(void **state)
 
     char names[] = "lora-a,lora-b";
     ig_iov_t active[2] = {ig_iov(names, 6), ig_iov(names + 7, 6)};
-    struct ig_sched_metrics m = {.waiting_queue_size = 3, .kv_cache_usage_percent = 0.5, .active_models = active,
-                                 .n_active_models = 2, .max_active_models = 4};
+    struct ig_sched_metrics m = {.waiting_queue_size = 3,
+                                 .kv_cache_usage_percent = 0.5,
+                                 .active_models = active,
+                                 .n_active_models = 2,
+                                 .max_active_models = 4};
     ig_epp_endpoint_set_metrics(ep, &m, 10000 * ms);
     memset(names, 'X', sizeof(names) - 1); /* the endpoint kept copies */
     assert_true(ig_iov_eq(ep->view.metrics.active_models[1], IG_STRLIT("lora-b")));
@@ -230,8 +233,10 @@ static void test_static_list(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_membership_and_snapshots), cmocka_unit_test(test_validation_is_atomic),
-        cmocka_unit_test(test_labels_and_engine),        cmocka_unit_test(test_metrics_and_staleness),
+        cmocka_unit_test(test_membership_and_snapshots),
+        cmocka_unit_test(test_validation_is_atomic),
+        cmocka_unit_test(test_labels_and_engine),
+        cmocka_unit_test(test_metrics_and_staleness),
         cmocka_unit_test(test_static_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

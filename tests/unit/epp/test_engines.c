@@ -85,18 +85,17 @@ static void test_vllm_old_kv_name_and_no_lora(void **state)
 static void test_sglang(void **state)
 {
     (void)state;
-    static const char page[] =
-        "# HELP sglang:num_running_reqs The number of running requests.\n"
-        "# TYPE sglang:num_running_reqs gauge\n"
-        "sglang:num_running_reqs{model_name=\"qwen\"} 12\n"
-        "# TYPE sglang:num_queue_reqs gauge\n"
-        "sglang:num_queue_reqs{model_name=\"qwen\"} 30\n"
-        "# TYPE sglang:token_usage gauge\n"
-        "sglang:token_usage{model_name=\"qwen\"} 0.125\n"
-        "# TYPE sglang:cache_config_info gauge\n"
-        "sglang:cache_config_info{num_pages=\"4096\",page_size=\"32\"} 1\n"
-        /* vLLM names on an SGLang page are not read */
-        "vllm:num_requests_waiting 77\n";
+    static const char page[] = "# HELP sglang:num_running_reqs The number of running requests.\n"
+                               "# TYPE sglang:num_running_reqs gauge\n"
+                               "sglang:num_running_reqs{model_name=\"qwen\"} 12\n"
+                               "# TYPE sglang:num_queue_reqs gauge\n"
+                               "sglang:num_queue_reqs{model_name=\"qwen\"} 30\n"
+                               "# TYPE sglang:token_usage gauge\n"
+                               "sglang:token_usage{model_name=\"qwen\"} 0.125\n"
+                               "# TYPE sglang:cache_config_info gauge\n"
+                               "sglang:cache_config_info{num_pages=\"4096\",page_size=\"32\"} 1\n"
+                               /* vLLM names on an SGLang page are not read */
+                               "vllm:num_requests_waiting 77\n";
     assert_int_equal(run(IG_EPP_ENGINE_SGLANG, page), 0);
     assert_int_equal(ex.m.running_requests_size, 12);
     assert_int_equal(ex.m.waiting_queue_size, 30);
@@ -200,14 +199,10 @@ static void test_engine_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vllm),
-        cmocka_unit_test(test_vllm_old_kv_name_and_no_lora),
-        cmocka_unit_test(test_sglang),
-        cmocka_unit_test(test_trtllm_serve),
-        cmocka_unit_test(test_triton),
-        cmocka_unit_test(test_types_and_bad_values),
-        cmocka_unit_test(test_parse_error),
-        cmocka_unit_test(test_engine_names),
+        cmocka_unit_test(test_vllm),        cmocka_unit_test(test_vllm_old_kv_name_and_no_lora),
+        cmocka_unit_test(test_sglang),      cmocka_unit_test(test_trtllm_serve),
+        cmocka_unit_test(test_triton),      cmocka_unit_test(test_types_and_bad_values),
+        cmocka_unit_test(test_parse_error), cmocka_unit_test(test_engine_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

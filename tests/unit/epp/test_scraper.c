@@ -101,10 +101,19 @@ static void msrv_start(struct msrv *m, enum mode mode, const char *page)
     ig_addr_format((struct sockaddr *)&sa, m->addr, sizeof(m->addr));
 }
 
+/* Resets the stalled streams; they leave m->stalled when their close arrives (from the loop). */
+static void reset_stalled(struct msrv *m)
+{
+    ig_http_stream_t *v[8];
+    int n = m->n_stalled;
+    memcpy(v, m->stalled, sizeof(v));
+    for (int i = 0; i < n; i++)
+        ig_http_stream_reset(v[i]);
+}
+
 static void msrv_stop(struct msrv *m)
 {
-    while (m->n_stalled > 0)
-        ig_http_stream_reset(m->stalled[0]);
+    reset_stalled(m);
     ig_listener_close(m->l);
 }
 
@@ -330,8 +339,7 @@ static void test_stall_times_out_then_stale(void **state)
 
     /* Recovery: the server answers again and the endpoint is fresh at the next poll. */
     m.mode = M_SERVE;
-    while (m.n_stalled > 0)
-        ig_http_stream_reset(m.stalled[0]);
+    reset_stalled(&m);
     uint64_t n = ep->scrapes;
     struct scrapes_arg b = {ds, m.addr, n + 3};
     assert_true(run_until(scraped_n, &b, 3000));

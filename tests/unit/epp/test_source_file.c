@@ -85,7 +85,7 @@ static void test_errors(void **state)
         {"- address: 10.0.0.1:8000\n  labels: [a]\n", "eps.yaml:2:11: labels: expected a map"},
         {"- address: 10.0.0.1:8000\n  labels: {a: {b: c}}\n", "eps.yaml:2:15: labels.a: expected a string"},
         {"- address: 10.0.0.1:8000\n- address: 10.0.0.1:8000\n", "eps.yaml:2:3: endpoints[1]: address 10.0.0.1:8000 "
-                                                                  "is already listed at line 1"},
+                                                                 "is already listed at line 1"},
         {"address: 10.0.0.1:8000\n", "eps.yaml:1:1: unknown key"},
         {"- 10.0.0.1:8000\n", "eps.yaml:1:3: endpoints[0]: expected a map"},
         {"", "eps.yaml:1:1: empty file"},
