@@ -59,3 +59,16 @@ foreach(t ${jstests})
   set_tests_properties(interop.${tname} PROPERTIES TIMEOUT 300
     ENVIRONMENT "IG_BIN=$<TARGET_FILE:infergate>;IG_ROOT=${CMAKE_SOURCE_DIR}")
 endforeach()
+
+# ---- gRPC interop helpers (tests/grpc/) ---------------------------------------------------------
+# Test-only programs for tests/js/grpc-health.test.mjs: infergate's gRPC health server, and a
+# client that makes one call against the grpc-js server. Never installed; the interop test finds
+# them through the environment below.
+foreach(prog grpc_health_server grpc_test_client)
+  add_executable(${prog} ${CMAKE_SOURCE_DIR}/tests/grpc/${prog}.c)
+  target_link_libraries(${prog} PRIVATE ig_grpc)
+endforeach()
+if(TEST interop.grpc-health)
+  set_property(TEST interop.grpc-health APPEND PROPERTY ENVIRONMENT
+    "IG_GRPC_HEALTH_SERVER=$<TARGET_FILE:grpc_health_server>;IG_GRPC_TEST_CLIENT=$<TARGET_FILE:grpc_test_client>")
+endif()

@@ -237,7 +237,8 @@ ig_epp_scraper_t *ig_epp_scraper_create(uv_loop_t *loop, ig_epp_datastore_t *ds,
 void ig_epp_scraper_start(ig_epp_scraper_t *sc);
 /**
  * Cancels polls in flight and closes the scraper's handles and connections; the memory goes once
- * libuv has closed them (run the loop). |sc| is invalid after the call.
+ * libuv has closed them (run the loop). |sc| is invalid after the call. Call it before
+ * ig_epp_datastore_destroy.
  */
 void ig_epp_scraper_destroy(ig_epp_scraper_t *sc);
 
@@ -289,9 +290,11 @@ struct ig_epp_flags {
     uint64_t refresh_metrics_interval_ns; /* --refresh-metrics-interval 50ms */
     uint64_t metrics_staleness_ns;        /* --metrics-staleness-threshold 2s */
     const char *pool_namespace;           /* --pool-namespace (-> env NAMESPACE -> "default") */
-    const char *endpoints;                /* --endpoints ip:port,... */
-    const char *endpoints_file;           /* --endpoints-file FILE */
-    uint16_t target_ports[8];             /* --endpoint-target-ports (with a selector only) */
+    char pool_name[128];        /* the `name` label of the pool gauges: as the reference's standalone mode, the
+                                   Deployment name from env POD_NAME (`<deployment>-<rs>-<pod>`), else "infergate-epp" */
+    const char *endpoints;      /* --endpoints ip:port,... */
+    const char *endpoints_file; /* --endpoints-file FILE */
+    uint16_t target_ports[8];   /* --endpoint-target-ports (with a selector only) */
     size_t n_target_ports;
     int verbosity; /* -v 2 */
     /* strings point into argv or the environment (borrowed) */
@@ -308,5 +311,14 @@ struct ig_epp_flags {
 int ig_epp_flags_parse(struct ig_epp_flags *f, int argc, char **argv, char *err, size_t errlen);
 /** The flags' usage text (static). */
 const char *ig_epp_flags_usage(void);
+
+/**
+ * A diagnostic run of the data layer alone (not a registered subcommand): |argv[0]| is the
+ * subcommand's name, then the flags above plus `--diag-seconds N`. Loads the endpoints, scrapes
+ * them, prints each endpoint's view every --metrics-staleness-threshold and the EPP metrics page
+ * at the end; runs until SIGINT/SIGTERM or for N seconds. Returns an exit status (0, or 2 for
+ * bad flags or endpoints).
+ */
+int ig_epp_datalayer_main(int argc, char **argv);
 
 #endif

@@ -172,6 +172,28 @@ static const struct flag *find_flag(ig_iov_t name)
     return NULL;
 }
 
+static int is_alnum_lower(ig_iov_t s)
+{
+    for (size_t i = 0; i < s.len; i++) {
+        if (!((s.base[i] >= 'a' && s.base[i] <= 'z') || (s.base[i] >= '0' && s.base[i] <= '9')))
+            return 0;
+    }
+    return s.len > 0;
+}
+
+/* `^(.+)-[a-z0-9]+-[a-z0-9]+$` on a pod name: the Deployment's name, or an empty slice. */
+static ig_iov_t deployment_of(const char *pod)
+{
+    ig_iov_t s = ig_iov_cstr(pod);
+    for (int part = 0; part < 2; part++) {
+        const char *dash = s.len ? memrchr(s.base, '-', s.len) : NULL;
+        if (dash == NULL || !is_alnum_lower(ig_iov(dash + 1, s.len - (size_t)(dash - s.base) - 1)))
+            return IG_IOV_NULL;
+        s.len = (size_t)(dash - s.base);
+    }
+    return s;
+}
+
 int ig_epp_flags_parse(struct ig_epp_flags *f, int argc, char **argv, char *err, size_t errlen)
 {
     memset(f, 0, sizeof(*f));
@@ -227,6 +249,12 @@ int ig_epp_flags_parse(struct ig_epp_flags *f, int argc, char **argv, char *err,
                                             "this build)");
         return IG_EINVAL;
     }
+    const char *pod = getenv("POD_NAME");
+    ig_iov_t dep = pod != NULL ? deployment_of(pod) : IG_IOV_NULL;
+    if (dep.len > 0 && dep.len < sizeof(f->pool_name))
+        memcpy(f->pool_name, dep.base, dep.len);
+    else
+        memcpy(f->pool_name, "infergate-epp", sizeof("infergate-epp"));
     if (f->pool_namespace == NULL || f->pool_namespace[0] == '\0') {
         const char *ns = getenv("NAMESPACE");
         f->pool_namespace = ns != NULL && ns[0] != '\0' ? ns : "default";

@@ -21,7 +21,8 @@ struct ig_epp_scraper {
     struct ig_epp_scraper_config cfg;
     ig_epp_metrics_t *metrics;
     uv_timer_t tick;
-    ig_list_t scrapes; /* struct ig_epp__scrape.link */
+    uint64_t period_ns; /* of the tick timer */
+    ig_list_t scrapes;  /* struct ig_epp__scrape.link */
     struct ig_epp_extract ex;
 };
 
@@ -209,7 +210,8 @@ static void on_tick(uv_timer_t *t)
         struct ig_epp__scrape *st = ep->_scrape != NULL ? ep->_scrape : scrape_new(sc, ep);
         if (st->in_flight && now - st->started_ns >= sc->cfg.timeout_ns)
             cancel_poll(st, CANCEL_TIMEOUT);
-        if (!st->in_flight && now >= st->next_ns)
+        /* Half a tick of slack: a timer firing a hair early must not push the poll a whole tick. */
+        if (!st->in_flight && now + sc->period_ns / 2 >= st->next_ns)
             poll_start(st, now);
     }
     ig_epp_snapshot_release(snap);
@@ -247,6 +249,7 @@ void ig_epp_scraper_start(ig_epp_scraper_t *sc)
     uint64_t period_ms = IG_MIN(sc->cfg.interval_ns, sc->cfg.timeout_ns / 4) / 1000000u;
     if (period_ms == 0)
         period_ms = 1;
+    sc->period_ns = period_ms * 1000000u;
     uv_timer_start(&sc->tick, on_tick, 0, period_ms);
 }
 

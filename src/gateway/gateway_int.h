@@ -54,6 +54,8 @@ void gw_snap_unref(struct gw_snap *s);
 size_t gw_snap_route_index(const struct gw_snap *snap, const struct ig_cfg_route *route);
 /** Takes |cost| tokens from every bucket of the route; returns 1 when allowed, 0 when limited. */
 int gw_snap_rate_take(struct gw_snap *snap, const struct ig_cfg_route *route, size_t route_index, uint64_t cost);
+/** Charges |tokens| (OpenAI usage of a finished response) to the route's `type: tokens` buckets. */
+void gw_snap_rate_charge(struct gw_snap *snap, const struct ig_cfg_route *route, size_t route_index, uint64_t tokens);
 
 /* ---- per-worker upstream origins and plans --------------------------------------------------- */
 
@@ -232,6 +234,7 @@ struct gw_access {
     const char *reason; /* error / reason, or NULL */
     uint64_t duration_ns;
     uint64_t req_bytes, resp_bytes;
+    int64_t input_tokens, output_tokens; /* OpenAI usage seen in the response, -1: none */
     int retries;
 };
 void gw_access_log(struct gw_worker *w, const struct ig_config *cfg, const struct gw_access *a);

@@ -16,6 +16,9 @@
  * object is freed when both streams are closed: |refs| counts the downstream stream, the
  * upstream stream and any callback in progress (ig_http_cstream_cancel may close synchronously).
  *
+ * Responses typed JSON or SSE are scanned in passing for OpenAI usage (prompt and completion
+ * tokens) for the access log and `type: tokens` rate limits; nothing is buffered for it.
+ *
  * Errors before a response head are short text responses with an access-log reason: no route
  * 404, rate limited 429, connect refused 503, reset / protocol error 502, timeout 504. After the
  * head has been sent, an upstream failure resets the downstream stream.
@@ -25,6 +28,7 @@
 #include "gateway_int.h"
 
 #define GW_RETRY_BODY_MAX (64u << 10)
+#define GW_USAGE_TAIL     40 /* > strlen("\"completion_tokens\":") + digits */
 
 struct gw_req {
     ig_list_t link;
@@ -43,9 +47,12 @@ struct gw_req {
     struct gw_origin *origin;
     ig_http_request_t ureq;
     char *kept; /* request body copy for retries */
-    size_t kept_len;
+    size_t kept_len, kept_cap;
     uint64_t req_bytes, resp_bytes;
     uint64_t attempt_timeout_ns;
+    int64_t input_tokens, output_tokens; /* OpenAI usage in the response body, -1: not seen */
+    char tail[GW_USAGE_TAIL];            /* last bytes of the previous body chunk (keys split across chunks) */
+    size_t tail_len;
     int status;
     const char *reason;
     int attempts;
@@ -56,10 +63,11 @@ struct gw_req {
     unsigned keep_ok : 1;     /* |kept| holds the whole body so far */
     unsigned down_paused : 1; /* downstream reading paused by us */
     unsigned up_paused : 1;
-    unsigned retrying : 1;  /* the current upstream stream is being cancelled for a retry */
-    unsigned backoff : 1;   /* |attempt| runs as the backoff timer */
-    unsigned timed_out : 1; /* the current attempt was cancelled by a timeout */
-    unsigned up_end : 1;    /* the current upstream stream has its whole request body */
+    unsigned retrying : 1;   /* the current upstream stream is being cancelled for a retry */
+    unsigned backoff : 1;    /* |attempt| runs as the backoff timer */
+    unsigned timed_out : 1;  /* the current attempt was cancelled by a timeout */
+    unsigned up_end : 1;     /* the current upstream stream has its whole request body */
+    unsigned scan_usage : 1; /* the response is JSON or SSE: look for OpenAI usage */
 };
 
 static const struct ig_http_stream_handler down_handler;
@@ -88,6 +96,7 @@ static struct gw_req *req_get(struct gw_worker *w)
     memcpy(&r->attempt, &t2, sizeof(t2));
     r->w = w;
     r->refs = 1;
+    r->input_tokens = r->output_tokens = -1;
     ig_list_push_back(&w->active_reqs, &r->link);
     return r;
 }
@@ -441,6 +450,72 @@ static void on_request_timer(uv_timer_t *t)
     req_release(r);
 }
 
+/* ---- OpenAI usage ------------------------------------------------------------------------------ */
+
+/* The value after the last |key| (e.g. "\"prompt_tokens\":") in |p[0..n)|, or -1. */
+static int64_t last_number(const char *p, size_t n, const char *key)
+{
+    size_t klen = strlen(key);
+    int64_t v = -1;
+    const char *end = p + n;
+    const char *q = p;
+    while ((q = memmem(q, (size_t)(end - q), key, klen)) != NULL) {
+        const char *d = q + klen;
+        while (d < end && *d == ' ')
+            d++;
+        if (d < end && *d >= '0' && *d <= '9') {
+            int64_t x = 0;
+            while (d < end && *d >= '0' && *d <= '9' && x < ((int64_t)1 << 40))
+                x = x * 10 + (*d++ - '0');
+            if (d < end) /* a number cut at the chunk's end is read from the next chunk's view */
+                v = x;
+        }
+        q += klen;
+    }
+    return v;
+}
+
+/*
+ * Reads OpenAI usage (JSON bodies and SSE streams: the last "usage" object wins) from body bytes
+ * as they pass, without buffering: each chunk is scanned, plus a small window joining the end of
+ * the previous chunk to the start of this one for keys split across chunks.
+ */
+static void usage_scan(struct gw_req *r, const char *data, size_t len)
+{
+    static const char *const keys[2] = {"\"prompt_tokens\":", "\"completion_tokens\":"};
+    int64_t *out[2] = {&r->input_tokens, &r->output_tokens};
+    char win[2 * GW_USAGE_TAIL];
+    size_t head = IG_MIN(len, GW_USAGE_TAIL);
+    memcpy(win, r->tail, r->tail_len);
+    memcpy(win + r->tail_len, data, head);
+    for (int k = 0; k < 2; k++) {
+        int64_t v = last_number(win, r->tail_len + head, keys[k]);
+        if (v >= 0)
+            *out[k] = v;
+        v = last_number(data, len, keys[k]);
+        if (v >= 0)
+            *out[k] = v;
+    }
+    if (len >= GW_USAGE_TAIL) {
+        memcpy(r->tail, data + len - GW_USAGE_TAIL, GW_USAGE_TAIL);
+        r->tail_len = GW_USAGE_TAIL;
+    } else {
+        size_t keep = IG_MIN(r->tail_len, GW_USAGE_TAIL - len);
+        memmove(r->tail, r->tail + r->tail_len - keep, keep);
+        memcpy(r->tail + keep, data, len);
+        r->tail_len = keep + len;
+    }
+}
+
+static int is_openai_type(const ig_http_headers_t *h)
+{
+    ssize_t i = ig_http_headers_find(h, IG_STRLIT("content-type"), 0);
+    if (i < 0)
+        return 0;
+    ig_iov_t v = h->v[i].value;
+    return memmem(v.base, v.len, "json", 4) != NULL || memmem(v.base, v.len, "event-stream", 12) != NULL;
+}
+
 static void up_on_response(ig_http_cstream_t *cs, const ig_http_response_t *resp)
 {
     struct gw_req *r = cs->data;
@@ -463,6 +538,7 @@ static void up_on_response(ig_http_cstream_t *cs, const ig_http_response_t *resp
     apply_mod(&s->pool, &d.headers, r->route->policies.response_headers);
     r->status = resp->status;
     r->responded = 1;
+    r->scan_usage = is_openai_type(&resp->headers);
     ig_http_stream_respond(s, &d, 0);
 }
 
@@ -472,6 +548,8 @@ static void up_on_body(ig_http_cstream_t *cs, const char *data, size_t len, int 
     if (r->s == NULL || r->finished || !r->responded)
         return;
     r->resp_bytes += len;
+    if (r->scan_usage && len > 0)
+        usage_scan(r, data, len);
     int rc = ig_http_stream_write(r->s, data, len, end);
     if (end)
         r->finished = 1;
@@ -534,12 +612,16 @@ static void keep_body(struct gw_req *r, const char *data, size_t len)
 {
     if (!r->keep_ok || len == 0)
         return;
-    if (r->kept_len + len > GW_RETRY_BODY_MAX) {
+    if (r->kept_len + len > (r->kept != NULL ? r->kept_cap : GW_RETRY_BODY_MAX)) {
         r->keep_ok = 0; /* too big to replay: this request will not be retried */
         return;
     }
-    if (r->kept == NULL)
-        r->kept = ig_pool_alloc(&r->s->pool, GW_RETRY_BODY_MAX);
+    if (r->kept == NULL) {
+        /* Sized by content-length when known, so a small body stays in the stream's arena chunks. */
+        int64_t cl = r->s->req.content_length;
+        r->kept_cap = cl > 0 && cl <= GW_RETRY_BODY_MAX && (size_t)cl >= len ? (size_t)cl : GW_RETRY_BODY_MAX;
+        r->kept = ig_pool_alloc(&r->s->pool, r->kept_cap);
+    }
     memcpy(r->kept + r->kept_len, data, len);
     r->kept_len += len;
 }
@@ -634,7 +716,12 @@ static void down_on_close(ig_http_stream_t *s, int err)
     a.req_bytes = r->req_bytes;
     a.resp_bytes = r->resp_bytes;
     a.retries = r->attempts > 1 ? r->attempts - 1 : 0;
+    a.input_tokens = r->input_tokens;
+    a.output_tokens = r->output_tokens;
     gw_access_log(r->w, cfg, &a);
+    if (r->route != NULL && r->route->policies.n_rate_limits > 0 && (r->input_tokens > 0 || r->output_tokens > 0))
+        gw_snap_rate_charge(r->plan->snap, r->route, gw_snap_route_index(r->plan->snap, r->route),
+                            (uint64_t)IG_MAX(r->input_tokens, 0) + (uint64_t)IG_MAX(r->output_tokens, 0));
     req_release(r); /* the callback's hold */
     req_release(r); /* the downstream stream's */
 }

@@ -134,9 +134,12 @@ int gw_snap_rate_take(struct gw_snap *snap, const struct ig_cfg_route *route, si
     /* Every bucket of the route must allow the request; buckets are refilled lazily. */
     size_t n = route->policies.n_rate_limits;
     uint64_t now = ig_time_ns();
+    /* All buckets are locked (always in the same order) so a request refused by one bucket
+     * takes nothing from the others. */
+    for (size_t i = 0; i < n; i++)
+        pthread_mutex_lock(&bk[i].lock);
     for (size_t i = 0; i < n; i++) {
         struct gw_bucket *b = &bk[i];
-        pthread_mutex_lock(&b->lock);
         const struct ig_cfg_rate_limit *rl = b->rl;
         if (now > b->last_ns && rl->fill_interval_ns > 0) {
             uint64_t fills = (now - b->last_ns) / rl->fill_interval_ns;
@@ -147,16 +150,30 @@ int gw_snap_rate_take(struct gw_snap *snap, const struct ig_cfg_route *route, si
                 b->last_ns += fills * rl->fill_interval_ns;
             }
         }
-        if (rl->type == IG_CFG_RATE_LIMIT_REQUESTS) {
-            if (b->tokens >= (double)cost)
-                b->tokens -= (double)cost;
-            else
-                ok = 0;
-        } else if (b->tokens <= 0) {
-            /* Token limits are charged after the response (usage); an empty bucket refuses. */
+        /* Token limits are charged after the response (usage): an empty bucket refuses. */
+        double need = rl->type == IG_CFG_RATE_LIMIT_REQUESTS ? (double)cost : 1e-9;
+        if (b->tokens < need)
             ok = 0;
-        }
-        pthread_mutex_unlock(&b->lock);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ok && bk[i].rl->type == IG_CFG_RATE_LIMIT_REQUESTS)
+            bk[i].tokens -= (double)cost;
+        pthread_mutex_unlock(&bk[i].lock);
     }
     return ok;
+}
+
+void gw_snap_rate_charge(struct gw_snap *snap, const struct ig_cfg_route *route, size_t route_index, uint64_t tokens)
+{
+    struct gw_bucket *bk = snap->route_buckets[route_index];
+    if (bk == NULL || tokens == 0)
+        return;
+    for (size_t i = 0; i < route->policies.n_rate_limits; i++) {
+        if (bk[i].rl->type != IG_CFG_RATE_LIMIT_TOKENS)
+            continue;
+        /* May go below zero: the debt is paid by later fills before the next request passes. */
+        pthread_mutex_lock(&bk[i].lock);
+        bk[i].tokens -= (double)tokens;
+        pthread_mutex_unlock(&bk[i].lock);
+    }
 }

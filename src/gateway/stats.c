@@ -392,6 +392,10 @@ void gw_access_log(struct gw_worker *w, const struct ig_config *cfg, const struc
     field_str(&ln, "protocol", a->protocol);
     if (a->retries > 0)
         field_num(&ln, "retry.attempts", (uint64_t)a->retries);
+    if (a->input_tokens >= 0)
+        field_num(&ln, "gen_ai.usage.input_tokens", (uint64_t)a->input_tokens);
+    if (a->output_tokens >= 0)
+        field_num(&ln, "gen_ai.usage.output_tokens", (uint64_t)a->output_tokens);
     field_str(&ln, "error", a->reason);
     field_num(&ln, "request.body_bytes", a->req_bytes);
     field_num(&ln, "response.body_bytes", a->resp_bytes);

@@ -246,6 +246,8 @@ static void sctx_on_close(ig_http_stream_t *s, int err)
 
     ctx->_closed = 1;
     stop_timer(ctx);
+    if (err != 0)
+        ig_log_debug("grpc", "%s: stream ended: %s", ctx->method->path, ig_strerror(err));
     ig_grpc_deframer_dispose(&ctx->_df);
     if (ctx->_deadline_hit)
         status = IG_GRPC_DEADLINE_EXCEEDED;

@@ -90,6 +90,12 @@ binds:
     - name: bulk
       matches: [{path: {pathPrefix: /big}}]
       backends: [{host: 127.0.0.1:$BULK}]
+    - name: tok
+      matches: [{path: {pathPrefix: /tok}}]
+      policies:
+        urlRewrite: {path: {prefix: /}}
+        localRateLimit: [{maxTokens: 20, tokensPerFill: 20, fillInterval: 1h, type: tokens}]
+      backends: [{host: 127.0.0.1:$FAST_PORT}]
     - name: fast
       backends: [{host: 127.0.0.1:$FAST_PORT}]
 - port: $GS
@@ -167,6 +173,15 @@ ok=0
 for _ in $(seq 40); do [ "$(running)" = 0 ] && { ok=1; break; }; sleep 0.05; done
 check "client gone: upstream request cancelled" [ $ok = 1 ]
 check "access log: downstream_closed" grep -q 'route=slow .*error=downstream_closed' "$T/gw.log"
+
+# localRateLimit type: tokens, charged from the OpenAI usage of each response (JSON and SSE)
+tok() { curl -sS -m 5 -o /dev/null -w '%{http_code}' -H 'content-type: application/json' -d "$1" "$G/tok/v1/completions"; }
+t1=$(tok '{"model":"m","prompt":"a","max_tokens":12}')
+t2=$(tok '{"model":"m","prompt":"a","max_tokens":12,"stream":true,"stream_options":{"include_usage":true}}')
+t3=$(tok '{"model":"m","prompt":"a","max_tokens":1}')
+check "token bucket of 20: two requests of ~13 tokens pass, the third is 429 ($t1 $t2 $t3)" [ "$t1 $t2 $t3" = "200 200 429" ]
+check "access log: usage from a JSON body" grep -q 'route=tok .*gen_ai.usage.input_tokens=1 gen_ai.usage.output_tokens=12' "$T/gw.log"
+check "access log: usage from an SSE stream" [ "$(grep -c 'route=tok .*gen_ai.usage.output_tokens=12' "$T/gw.log")" = 2 ]
 
 # HTTPS listener: ALPN h2 and http/1.1
 check "HTTPS h2" [ "$(curl -sS -k -m 5 --http2 -o /dev/null -w '%{http_version}' "https://127.0.0.1:$GS/v1/models")" = 2 ]

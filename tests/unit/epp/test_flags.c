@@ -47,6 +47,17 @@ static void test_defaults(void **state)
     assert_int_equal(f.verbosity, 2);
     assert_string_equal(f.pool_namespace, "default");
     assert_string_equal(f.endpoints, "127.0.0.1:8000");
+    assert_string_equal(f.pool_name, "infergate-epp");
+    setenv("POD_NAME", "vllm-llama3-epp-5d8f7c9b4-x2x9k", 1);
+    assert_int_equal(PARSE("--endpoints", "127.0.0.1:8000"), 0);
+    assert_string_equal(f.pool_name, "vllm-llama3-epp");
+    setenv("POD_NAME", "just-one", 1); /* does not match: the default */
+    assert_int_equal(PARSE("--endpoints", "127.0.0.1:8000"), 0);
+    assert_string_equal(f.pool_name, "infergate-epp");
+    setenv("POD_NAME", "a-B-c", 1);
+    assert_int_equal(PARSE("--endpoints", "127.0.0.1:8000"), 0);
+    assert_string_equal(f.pool_name, "infergate-epp");
+    unsetenv("POD_NAME");
     setenv("NAMESPACE", "team-a", 1);
     assert_int_equal(PARSE("--endpoints=127.0.0.1:8000"), 0);
     assert_string_equal(f.pool_namespace, "team-a");

@@ -243,6 +243,12 @@ static void test_scrape_keepalive_and_engines(void **state)
 
     struct ig_epp_endpoint *ev = ig_epp_datastore_find(ds, ig_iov_cstr(v.addr));
     struct ig_epp_endpoint *es = ig_epp_datastore_find(ds, ig_iov_cstr(s.addr));
+    /* Rate: one poll per 10 ms interval, never more (half a second: at most 50 + 2). */
+    uint64_t n0 = ev->scrapes;
+    (void)run_until(never, NULL, 500);
+    uint64_t polls = ev->scrapes - n0;
+    if (polls > 52 || polls < 20)
+        fail_msg("%llu polls in 500 ms at a 10 ms interval", (unsigned long long)polls);
     assert_int_equal(ev->scrape_errors, 0);
     assert_int_equal(es->scrape_errors, 0);
     assert_int_equal(ev->view.metrics.waiting_queue_size, 5);

@@ -91,7 +91,7 @@ static void test_errors(void **state)
         {"", "eps.yaml:1:1: empty file"},
         {"- address: [10.0.0.1:8000\n", "eps.yaml:2:1: "},
         {"[{\"address\": \"10.0.0.1:8000\",}\n", "eps.yaml:"},
-        {"- address: 10.0.0.1:8000\n\t- bad\n", "eps.yaml:2:1: found character that cannot start any token"},
+        {"- address: 10.0.0.1:8000\n\t- bad\n", "eps.yaml:2:1: found a tab character"},
     };
     for (size_t i = 0; i < IG_ARRAY_LEN(cases); i++) {
         int rc = load(cases[i].text);
