@@ -321,4 +321,42 @@ const char *ig_epp_flags_usage(void);
  */
 int ig_epp_datalayer_main(int argc, char **argv);
 
+/* ---- ext_proc server (src/epp/server.c) -------------------------------------------------------- */
+
+struct ig_grpc_server;
+
+/**
+ * Maps an InferenceObjective name (header x-gateway-inference-objective) to its priority. Returns
+ * 0 with |*priority| set, or IG_ENOTFOUND (the request then has priority 0).
+ */
+typedef int (*ig_epp_objective_cb)(void *arg, ig_iov_t objective, int *priority);
+
+struct ig_epp_server_config {
+    ig_epp_datastore_t *ds;  /* borrowed; the candidates */
+    struct ig_sched *sched;  /* borrowed; used on the loop thread only */
+    ig_metrics_t *metrics;   /* borrowed; request and scheduler metrics are registered here (NULL: none) */
+    size_t max_body;         /* request body buffered per stream; 0: 64 MiB (larger: RESOURCE_EXHAUSTED) */
+    ig_epp_objective_cb objective; /* NULL: every request has priority 0 */
+    void *objective_arg;
+    uint64_t seed; /* header-only requests' random pick; 0: from the clock */
+};
+
+typedef struct ig_epp_server ig_epp_server_t;
+
+/** Creates the ext_proc service (one Process stream per HTTP request). Returns owned. */
+ig_epp_server_t *ig_epp_server_create(const struct ig_epp_server_config *cfg);
+/** Registers /envoy.service.ext_proc.v3.ExternalProcessor/Process on |g|. Returns 0 or IG_EEXIST. */
+int ig_epp_server_register(ig_epp_server_t *es, struct ig_grpc_server *g);
+/** Process streams currently open. */
+size_t ig_epp_server_streams(const ig_epp_server_t *es);
+/** Frees the service; call once its streams are closed (after draining the HTTP servers). */
+void ig_epp_server_destroy(ig_epp_server_t *es);
+
+/**
+ * `infergate epp`: |argv[0]| is the subcommand's name, then the flags above. Serves ext_proc on
+ * --grpc-port, grpc.health.v1 on --grpc-health-port and Prometheus on --metrics-port until
+ * SIGTERM/SIGINT, which drains open streams. Returns an exit status (2: bad flags or config).
+ */
+int ig_epp_main(int argc, char **argv);
+
 #endif

@@ -262,6 +262,7 @@ struct ig_grpc_channel_config {
     const char *authority; /* :authority; NULL: sni or the address. Copied */
     uint64_t connect_timeout_ms; /* default 10000 */
     size_t max_message;          /* response messages larger fail with RESOURCE_EXHAUSTED; 0: 4 MiB */
+    uint64_t keepalive_ms;       /* PING a connection silent this long, drop it if unanswered; 0: off */
 };
 
 /**

@@ -254,6 +254,9 @@ struct ig_http_client_config {
     uint64_t idle_timeout_ms;    /* pooled connection idle; default 90000 */
     size_t max_idle;             /* idle HTTP/1.1 connections kept; default 64 */
     struct ig_h1_limits h1_limits;
+    /* HTTP/2: after this long without a frame from the server, send a PING; a PING unanswered for
+     * as long again closes the connection (its streams end with IG_ETIMEDOUT). 0: off (default). */
+    uint64_t h2_keepalive_ms;
 };
 
 struct ig_http_cstream_handler {

@@ -589,6 +589,8 @@ static void up_on_close(ig_http_cstream_t *cs, int err)
             send_error(r, 503, "upstream_connect_failed", "upstream connect error");
         } else if (err == IG_ETIMEDOUT) {
             send_error(r, 504, "upstream_connect_timeout", "upstream connect timeout");
+        } else if (err == IG_ETLS) {
+            send_error(r, 502, "upstream_tls_error", "upstream TLS error");
         } else if (err == IG_EPROTO || err == IG_ETOOBIG) {
             send_error(r, 502, "upstream_protocol_error", "upstream protocol error");
         } else {

@@ -164,7 +164,7 @@ int gw_metrics_render(ig_buf_t *out)
     struct merged *m = ig_calloc(cap, sizeof(*m));
     uint64_t conns = 0, upconn = 0, active = 0, limited = 0;
     for (int wi = 0; wi < gw.nworkers; wi++) {
-        struct gw_worker *w = gw.w[wi];
+        struct gw_worker *w = __atomic_load_n(&gw.w[wi], __ATOMIC_ACQUIRE);
         if (w == NULL)
             continue;
         struct gw_stats *st = &w->stats;

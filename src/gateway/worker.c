@@ -368,7 +368,8 @@ void gw_worker_init(ig_worker_t *iw, void *arg)
     pthread_mutex_unlock(&gw.lock);
     w->plan = plan_create(w, snap);
     int failed = sync_servers(w, snap);
-    gw.w[iw->id] = w;
+    /* Published to the scraping control thread (read with an acquire load). */
+    __atomic_store_n(&gw.w[iw->id], w, __ATOMIC_RELEASE);
     if (failed)
         atomic_fetch_add(&gw.failed, 1);
     else

@@ -76,6 +76,7 @@ ig_grpc_channel_t *ig_grpc_channel_create(uv_loop_t *loop, const struct ig_grpc_
     hc.ssl_ctx = ssl;
     hc.sni = cfg->sni;
     hc.connect_timeout_ms = cfg->connect_timeout_ms;
+    hc.h2_keepalive_ms = cfg->keepalive_ms;
     ch->http = ig_http_client_create(loop, &hc);
     return ch;
 }

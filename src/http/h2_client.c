@@ -33,6 +33,8 @@ struct h2c_conn {
     int close_err;
     int want_ready; /* capacity may have grown: tell client.c at the next safe point */
     int torn_down;
+    int ping_outstanding;  /* keepalive PING sent, no ACK yet */
+    uint64_t last_read_ns; /* keepalive: when the server last sent anything */
 };
 
 struct h2c_stream {
@@ -51,6 +53,7 @@ struct h2c_stream {
 static const struct ig_http_cstream_ops h2c_cstream_ops;
 static const struct ig_http_cconn_ops h2c_cconn_ops;
 static const struct ig_sock_ops h2c_sock_ops;
+static void report_all(struct h2c_conn *conn, int err);
 
 /* ---- streams ----------------------------------------------------------------------------------- */
 
@@ -234,6 +237,10 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame, void 
     case NGHTTP2_SETTINGS:
         if (!(frame->hd.flags & NGHTTP2_FLAG_ACK))
             conn->want_ready = 1;
+        break;
+    case NGHTTP2_PING:
+        if (frame->hd.flags & NGHTTP2_FLAG_ACK)
+            conn->ping_outstanding = 0;
         break;
     default:
         break;
@@ -433,9 +440,37 @@ static void h2c_done(struct ig_h2_conn *c)
         ig_sock_close(c->sock);
 }
 
+/*
+ * The connection deadline drives the keepalive: a server silent for h2_keepalive_ms gets a PING,
+ * and one that leaves it unanswered as long again is taken for dead. The connection is aborted
+ * rather than closed gracefully, since nothing will drain its output.
+ */
 static void h2c_timeout(struct ig_h2_conn *c)
 {
-    (void)c;
+    struct h2c_conn *conn = IG_CONTAINER_OF(c, struct h2c_conn, h2);
+    uint64_t ka = conn->super.client->config.h2_keepalive_ms;
+
+    if (ka == 0 || conn->closing || conn->torn_down || c->ngh == NULL || c->sock == NULL)
+        return;
+    if (conn->ping_outstanding) {
+        ig_log_info("h2", "keepalive PING unanswered for %llu ms: closing the connection", (unsigned long long)ka);
+        conn->closing = 1;
+        conn->close_err = IG_ETIMEDOUT;
+        c->busy++;
+        report_all(conn, IG_ETIMEDOUT);
+        c->busy--;
+        ig_sock_abort(c->sock, 1);
+        return;
+    }
+    uint64_t quiet_ms = (ig_time_ns() - conn->last_read_ns) / 1000000u;
+    if (quiet_ms < ka) {
+        ig_h2__conn_set_deadline(c, ka - quiet_ms);
+        return;
+    }
+    nghttp2_submit_ping(c->ngh, NGHTTP2_FLAG_NONE, NULL);
+    conn->ping_outstanding = 1;
+    ig_h2__conn_set_deadline(c, ka);
+    ig_h2__conn_flush(c);
 }
 
 static void h2c_freed(struct ig_h2_conn *c)
@@ -606,12 +641,16 @@ static void h2c_on_connect(ig_sock_t *s, int status)
     }
     conn->super.connected = 1;
     conn->want_ready = 1;
+    conn->last_read_ns = ig_time_ns();
+    if (conn->super.client->config.h2_keepalive_ms != 0)
+        ig_h2__conn_set_deadline(&conn->h2, conn->super.client->config.h2_keepalive_ms);
     ig_h2__conn_flush(&conn->h2); /* preface + SETTINGS, then client.c starts the waiting streams */
 }
 
 static void h2c_on_read(ig_sock_t *s, const char *data, size_t len)
 {
     struct h2c_conn *conn = s->data;
+    conn->last_read_ns = ig_time_ns();
     ig_h2__conn_recv(&conn->h2, data, len);
 }
 

@@ -96,6 +96,17 @@ binds:
         urlRewrite: {path: {prefix: /}}
         localRateLimit: [{maxTokens: 20, tokensPerFill: 20, fillInterval: 1h, type: tokens}]
       backends: [{host: 127.0.0.1:$FAST_PORT}]
+    - name: tls-up
+      matches: [{path: {pathPrefix: /tls1}}]
+      policies: {urlRewrite: {path: {prefix: /}}}
+      backends: [{host: 127.0.0.1:$GS, policies: {backendTLS: {root: $T/cert.pem, hostname: localhost}}}]
+    - name: tls-up-h2
+      matches: [{path: {pathPrefix: /tls2}}]
+      policies: {urlRewrite: {path: {prefix: /}}}
+      backends: [{host: 127.0.0.1:$GS, policies: {backendTLS: {insecure: true}, http: {version: HTTP/2}}}]
+    - name: tls-up-bad
+      matches: [{path: {pathPrefix: /tls3}}]
+      backends: [{host: 127.0.0.1:$GS, policies: {backendTLS: {hostname: localhost}}}]
     - name: fast
       backends: [{host: 127.0.0.1:$FAST_PORT}]
 - port: $GS
@@ -187,6 +198,13 @@ check "access log: usage from an SSE stream" [ "$(grep -c 'route=tok .*gen_ai.us
 check "HTTPS h2" [ "$(curl -sS -k -m 5 --http2 -o /dev/null -w '%{http_version}' "https://127.0.0.1:$GS/v1/models")" = 2 ]
 check "HTTPS http/1.1" [ "$(curl -sS -k -m 5 --http1.1 -o /dev/null -w '%{http_version}' "https://127.0.0.1:$GS/v1/models")" = 1.1 ]
 check "HTTPS x-forwarded-proto logged as https" grep -q 'protocol=https' "$T/gw.log"
+
+# backendTLS: the gateway's own HTTPS listener as an upstream (verified against the test CA, h2 by ALPN)
+check "backendTLS (root + hostname), HTTP/1.1" [ "$(curl -sS -m 5 -o /dev/null -w '%{http_code}' "$G/tls1/v1/models")" = 200 ]
+check "backendTLS insecure, HTTP/2" [ "$(curl -sS -m 5 -o /dev/null -w '%{http_code}' "$G/tls2/v1/models")" = 200 ]
+check "upstream h2 over TLS seen by the HTTPS listener" grep -q 'http.path=/v1/models http.version=HTTP/2 http.status=200 protocol=https' "$T/gw.log"
+check "backendTLS with an untrusted certificate: 502" [ "$(curl -sS -m 5 -o /dev/null -w '%{http_code}' "$G/tls3/v1/models")" = 502 ]
+check "access log: upstream_tls_error" grep -q 'route=tls-up-bad .*error=upstream_tls_error' "$T/gw.log"
 
 check "gateway exits 0 on SIGTERM" sim_stop "$GW_PID"
 check "slow sim exits 0" sim_stop "$SLOW_PID"

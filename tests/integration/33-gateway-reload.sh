@@ -18,7 +18,13 @@ GP=$(free_port); ST=$(free_port); RD=$(free_port); AD=$(free_port)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
     -keyout "$T/key.pem" -out "$T/cert.pem" >/dev/null 2>&1 || die "openssl failed"
 TP=$(free_port)
-write_config() { # write_config UPSTREAM_PORT FILE
+write_config() { # write_config UPSTREAM_PORT FILE [EXTRA_BIND_PORT]
+    local extra=""
+    [ -n "${3:-}" ] && extra="
+- port: $3
+  listeners:
+  - routes:
+    - policies: {directResponse: {body: extra, status: 200}}"
     cat >"$2" <<EOF
 config:
   adminAddr: localhost:$AD
@@ -36,7 +42,7 @@ binds:
   - protocol: HTTPS
     tls: {cert: $T/cert.pem, key: $T/key.pem}
     routes:
-    - backends: [{host: 127.0.0.1:$1}]
+    - backends: [{host: 127.0.0.1:$1}]$extra
 EOF
 }
 mkdir -p "$T/cfg"
@@ -101,6 +107,18 @@ kill -HUP "$GW_PID"
 sleep 0.4
 check "SIGHUP reload logged" grep -q 'SIGHUP: reloading' "$T/gw.log"
 check "after SIGHUP: sim-a" [ "$(replica)" = sim-a ]
+
+# a bind added by a reload is opened on every worker; removed again, it is closed
+NP=$(free_port)
+write_config "$A_PORT" "$T/cfg/.n" "$NP" && mv "$T/cfg/.n" "$CFG"
+ok=0
+for _ in $(seq 40); do [ "$(curl -s -m 1 "http://127.0.0.1:$NP/")" = extra ] && { ok=1; break; }; sleep 0.05; done
+check "new bind port serves after reload" [ $ok = 1 ]
+write_config "$A_PORT" "$T/cfg/.n" && mv "$T/cfg/.n" "$CFG"
+ok=0
+for _ in $(seq 40); do curl -s -m 1 -o /dev/null "http://127.0.0.1:$NP/" || { ok=1; break; }; sleep 0.05; done
+check "removed bind port closed after reload" [ $ok = 1 ]
+check "old bind still serves" [ "$(replica)" = sim-a ]
 
 # admin port
 curl -sS -m 5 "http://127.0.0.1:$AD/config_dump" >"$T/dump.json"

@@ -3,10 +3,12 @@
  * Tests of the gRPC transport (src/grpc/client.c, server.c, health.c): our channel against our
  * server over h2c on 127.0.0.1, in one loop. Covered: unary echo, 50 concurrent calls on one
  * channel, a bidi stream of 100 messages each way in lock step (each reply arrives before the
- * next request is sent) and 100 sent at once, deadline exceeded on both sides, cancel seen by the
+ * next request is sent) and 100 sent at once, deadline exceeded (client timer, and the server's
+ * own grpc-timeout enforcement), cancel seen by the
  * server, a message over the server's limit (RESOURCE_EXHAUSTED), an unknown method
- * (UNIMPLEMENTED, trailers-only), health Check and List, a connection refused (UNAVAILABLE), and
- * a plain-HTTP request answered 415.
+ * (UNIMPLEMENTED, trailers-only), health Check and List, a connection refused (UNAVAILABLE), PING
+ * keepalive (answered: the call lives on; unanswered: UNAVAILABLE), and a plain-HTTP request
+ * answered 415.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "grpc/health/v1/health.pb-c.h"
@@ -23,7 +26,7 @@
 #include "ig/loop.h"
 
 #define SERVER_MAX_MESSAGE 4096
-#define NBIDI 100
+#define NBIDI              100
 
 struct env {
     uv_loop_t loop;
@@ -346,6 +349,27 @@ static void test_deadline_exceeded(void **state)
     result_dispose(&r);
 }
 
+/* The server enforces grpc-timeout by itself: the client sets the header but keeps no timer. */
+static void test_server_deadline(void **state)
+{
+    struct result r;
+    static const ig_http_header_t md[] = {{IG_STRLIT("grpc-timeout"), IG_STRLIT("150m")}};
+    struct ig_grpc_call_opts o = {.metadata = md, .nmetadata = 1};
+    (void)state;
+    result_init(&r);
+    uint64_t t0 = ig_time_ns();
+    ig_grpc_call_t *c = ig_grpc_call_start(E.ch, "/test.Echo/Slow", &o, &r_handler, &r);
+    assert_int_equal(ig_grpc_call_send(c, "x", 1, 0), 0);
+    assert_true(run_until(&r.done, 3000));
+    uint64_t ms = (ig_time_ns() - t0) / 1000000u;
+    assert_int_equal(r.status, IG_GRPC_DEADLINE_EXCEEDED);
+    assert_string_equal(r.message, "deadline exceeded");
+    assert_true(ms >= 140 && ms < 2000);
+    assert_true(run_until(&E.slow_closed, 2000));
+    assert_int_equal(E.slow_status, IG_GRPC_DEADLINE_EXCEEDED);
+    result_dispose(&r);
+}
+
 static void test_cancel(void **state)
 {
     struct result r;
@@ -415,8 +439,8 @@ static int health_check(const char *service, int *serving)
     *serving = -1;
     if (r.status == IG_GRPC_OK) {
         assert_int_equal(r.nmsg, 1);
-        Grpc__Health__V1__HealthCheckResponse *resp = grpc__health__v1__health_check_response__unpack(
-            NULL, r.got.len, (const uint8_t *)ig_buf_data(&r.got));
+        Grpc__Health__V1__HealthCheckResponse *resp =
+            grpc__health__v1__health_check_response__unpack(NULL, r.got.len, (const uint8_t *)ig_buf_data(&r.got));
         assert_non_null(resp);
         *serving = resp->status;
         grpc__health__v1__health_check_response__free_unpacked(resp, NULL);
@@ -491,6 +515,68 @@ static void test_unavailable(void **state)
     result_dispose(&r);
 }
 
+/* Keepalive: a server that answers PINGs keeps a quiet call alive until its deadline... */
+static void test_keepalive_answered(void **state)
+{
+    struct result r;
+    char err[128];
+    (void)state;
+    struct ig_grpc_channel_config cc = {0};
+    cc.addr = E.addr;
+    cc.keepalive_ms = 50;
+    ig_grpc_channel_t *ch = ig_grpc_channel_create(&E.loop, &cc, err, sizeof(err));
+    result_init(&r);
+    struct ig_grpc_call_opts o = {.timeout_ms = 400};
+    ig_grpc_call_t *c = ig_grpc_call_start(ch, "/test.Echo/Slow", &o, &r_handler, &r);
+    assert_int_equal(ig_grpc_call_send(c, "x", 1, 0), 0);
+    assert_true(run_until(&r.done, 3000));
+    assert_int_equal(r.status, IG_GRPC_DEADLINE_EXCEEDED);
+    ig_grpc_channel_destroy(ch);
+    result_dispose(&r);
+}
+
+/* ...and one that accepts the connection but never says a word is dropped after two periods. */
+static int mute_fd = -1;
+
+static void mute_accept(ig_listener_t *l, int fd, void *arg)
+{
+    (void)l;
+    (void)arg;
+    if (mute_fd >= 0)
+        close(mute_fd);
+    mute_fd = fd; /* kept open, never read or written */
+}
+
+static void test_keepalive_unanswered(void **state)
+{
+    struct result r;
+    ig_listener_t *l;
+    struct sockaddr_storage addr;
+    char err[128];
+    (void)state;
+    assert_int_equal(ig_addr_parse("127.0.0.1:0", &addr), 0);
+    assert_int_equal(ig_listener_open(&E.loop, (struct sockaddr *)&addr, mute_accept, NULL, &l), 0);
+    assert_int_equal(ig_listener_addr(l, &addr), 0);
+    struct ig_grpc_channel_config cc = {0};
+    cc.addr = addr;
+    cc.keepalive_ms = 100;
+    ig_grpc_channel_t *ch = ig_grpc_channel_create(&E.loop, &cc, err, sizeof(err));
+    result_init(&r);
+    uint64_t t0 = ig_time_ns();
+    ig_grpc_call_t *c = ig_grpc_call_start(ch, "/test.Echo/Unary", NULL, &r_handler, &r);
+    assert_int_equal(ig_grpc_call_send(c, "x", 1, 1), 0);
+    assert_true(run_until(&r.done, 3000));
+    uint64_t ms = (ig_time_ns() - t0) / 1000000u;
+    assert_int_equal(r.status, IG_GRPC_UNAVAILABLE);
+    assert_true(ms >= 190 && ms < 2000);
+    ig_grpc_channel_destroy(ch);
+    ig_listener_close(l);
+    if (mute_fd >= 0)
+        close(mute_fd);
+    mute_fd = -1;
+    result_dispose(&r);
+}
+
 /* A plain HTTP/2 request (no application/grpc) is answered with HTTP 415. */
 struct plain {
     int status;
@@ -537,11 +623,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bidi_lockstep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bidi_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline_exceeded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_too_big, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_method, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unavailable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive_answered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive_unanswered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_http_415, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

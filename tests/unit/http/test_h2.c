@@ -233,7 +233,8 @@ static void c_on_close(ig_http_cstream_t *cs, int err)
     r->cs = NULL;
 }
 
-static const struct ig_http_cstream_handler client_h = {c_on_response, c_on_body, c_on_writable, c_on_close};
+static const struct ig_http_cstream_handler client_h = {
+    .on_response = c_on_response, .on_body = c_on_body, .on_writable = c_on_writable, .on_close = c_on_close};
 
 static ig_http_client_t *new_client(void)
 {
