@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ig/bench.h"
+#include "ig/epp.h"
 #include "ig/gateway.h"
 #include "ig/sim.h"
 
@@ -21,10 +22,11 @@ static const struct subcommand subcommands[] = {
     {"gateway", "the proxy: agentgateway's local configuration (-f FILE)", ig_gateway_main},
     {"sim", "a vLLM-compatible model-server simulator", ig_sim_main},
     {"bench", "a load generator for inference workloads", ig_bench_main},
+    {"epp", "the Endpoint Picker: ext_proc server, scheduler and model-server scraper", ig_epp_main},
 };
 
 /* Jobs of the target design that this build does not provide yet: said plainly, never faked. */
-static const char *const planned[] = {"epp", "demo"};
+static const char *const planned[] = {"demo"};
 
 static void usage(FILE *out)
 {
@@ -32,7 +34,7 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
         fprintf(out, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
     fprintf(out, "\n`infergate <command> --help` describes each command's options.\n");
-    fprintf(out, "Not in this build yet: epp, demo.\n`infergate -f FILE` runs the gateway, as agentgateway does.\n");
+    fprintf(out, "Not in this build yet: demo.\n`infergate -f FILE` runs the gateway, as agentgateway does.\n");
 }
 
 int main(int argc, char **argv)

@@ -1,0 +1,258 @@
+// Interop: `infergate epp` driven by an Envoy-like ext_proc client written with @grpc/grpc-js,
+// loading infergate's own proto/ files. Two `infergate sim` replicas are the endpoints, so the
+// EPP's scraper reads real vLLM metrics. The driver sends the exact message sequence Envoy sends
+// in FULL_DUPLEX_STREAMED mode without waiting for answers (request_headers with protocol_config,
+// the body in several chunks, the last with end_of_stream), forwards the EPP's body to the picked
+// replica, then streams the replica's SSE response through the EPP (response_headers, one
+// response_body per chunk, response_trailers). Every reply is checked: order, chunk sizes, the
+// destination header and its envoy.lb metadata twin, Content-Length. Also: a header-only request,
+// the missing-model error, the health service on --grpc-health-port, /metrics, SIGTERM.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import grpc from '@grpc/grpc-js';
+import protoLoader from '@grpc/proto-loader';
+
+const ROOT = process.env.IG_ROOT ?? path.resolve(import.meta.dirname, '../..');
+const BIN = process.env.IG_BIN ?? path.join(ROOT, 'build', 'infergate');
+const LOAD_OPTS = { keepCase: true, enums: String, defaults: false, oneofs: true,
+  includeDirs: [path.join(ROOT, 'proto'), '/usr/include'] };
+
+const extprocDef = protoLoader.loadSync('envoy/service/ext_proc/v3/external_processor.proto', LOAD_OPTS);
+const ExternalProcessor = grpc.loadPackageDefinition(extprocDef).envoy.service.ext_proc.v3.ExternalProcessor;
+const healthDef = protoLoader.loadSync(path.join(ROOT, 'proto/grpc/health/v1/health.proto'),
+  { keepCase: true, enums: String, defaults: true });
+const Health = grpc.loadPackageDefinition(healthDef).grpc.health.v1.Health;
+
+const children = [];
+let sims = [];
+let epp;
+
+after(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
+// Spawns |args|, resolves with { child, match } once stdout+stderr match |re| (5 s bound).
+function startProc(args, re) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${out}`)), 5000);
+    const onData = (d) => {
+      out += d;
+      const m = re.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, match: m, output: () => out });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${out}`)));
+  });
+}
+
+async function metricsPage() {
+  const r = await fetch(`http://127.0.0.1:${epp.metrics}/metrics`, { signal: AbortSignal.timeout(3000) });
+  assert.equal(r.status, 200);
+  return r.text();
+}
+
+before(async () => {
+  for (const name of ['a', 'b']) {
+    const s = await startProc(['sim', '--model', 'm1', '--port', '0', '--zero-latency', '--max-model-len', '200000',
+      '--id', name], /listening on 127\.0\.0\.1:(\d+)/);
+    sims.push({ ...s, addr: `127.0.0.1:${s.match[1]}` });
+  }
+  const e = await startProc(['epp', '--endpoints', sims.map((s) => s.addr).join(','), '--secure-serving=false',
+    '--grpc-port', '0', '--grpc-health-port', '0', '--metrics-port', '0', '--refresh-metrics-interval', '50ms',
+    '-v', '1'], /listening grpc=(\d+) health=(\d+) metrics=(\d+)/);
+  epp = { ...e, grpc: Number(e.match[1]), health: Number(e.match[2]), metrics: Number(e.match[3]) };
+  // Wait (bounded) until the scraper has fresh metrics for both replicas.
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    if (/inference_pool_ready_pods\{name="[^"]*"\} 2/.test(await metricsPage())) break;
+    if (Date.now() > deadline) throw new Error('the EPP never saw both replicas as ready');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+});
+
+// ---- an Envoy-like client -------------------------------------------------------------------
+
+const hdr = (key, value) => ({ key, raw_value: Buffer.from(value) });
+
+function requestHeaders(pathValue, eos, extra = []) {
+  return {
+    request_headers: {
+      headers: { headers: [hdr(':method', eos ? 'GET' : 'POST'), hdr(':scheme', 'http'), hdr(':authority', 'gw.test'),
+        hdr(':path', pathValue), hdr('content-type', 'application/json'), hdr('x-request-id', 'drv-1'), ...extra] },
+      end_of_stream: eos,
+    },
+    protocol_config: { request_body_mode: 'FULL_DUPLEX_STREAMED', response_body_mode: 'FULL_DUPLEX_STREAMED' },
+  };
+}
+
+// Opens a Process stream; replies are queued and handed out in order by next().
+function openStream(client) {
+  const call = client.Process({ deadline: Date.now() + 20000 });
+  const queue = [];
+  const waiters = [];
+  let status = null;
+  const statusP = new Promise((resolve) => call.on('status', (s) => { status = s; resolve(s); }));
+  call.on('data', (m) => { if (waiters.length) waiters.shift()(m); else queue.push(m); });
+  call.on('error', () => {});
+  return {
+    call,
+    status: () => statusP,
+    next: () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no reply (status ${JSON.stringify(status)})`)), 10000);
+      waiters.push((m) => { clearTimeout(t); resolve(m); });
+    })),
+    pending: () => queue.length,
+  };
+}
+
+const setHeaders = (common) => Object.fromEntries((common?.header_mutation?.set_headers ?? [])
+  .map((o) => [o.header.key.toLowerCase(), o.header.raw_value?.length ? o.header.raw_value.toString()
+    : o.header.value]));
+
+function metadataDest(reply) {
+  const ns = reply.dynamic_metadata?.fields?.['envoy.lb'];
+  return ns?.struct_value?.fields?.['x-gateway-destination-endpoint']?.string_value;
+}
+
+function newClient() {
+  return new ExternalProcessor(`127.0.0.1:${epp.grpc}`, grpc.credentials.createInsecure());
+}
+
+// ---- tests ----------------------------------------------------------------------------------
+
+test('full-duplex exchange: pick, body chunks, SSE response through the EPP', async () => {
+  const client = newClient();
+  const s = openStream(client);
+  const filler = 'x'.repeat(140000);
+  const body = Buffer.from(JSON.stringify({ model: 'm1', stream: true, max_tokens: 5,
+    stream_options: { include_usage: true }, messages: [{ role: 'user', content: `hi ${filler}` }] }));
+  // Envoy sends everything as it arrives, without waiting for the EPP's answers.
+  s.call.write(requestHeaders('/v1/chat/completions', false));
+  const cuts = [0, 1000, 70000, body.length];
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    s.call.write({ request_body: { body: body.subarray(cuts[i], cuts[i + 1]), end_of_stream: i + 2 === cuts.length } });
+  }
+
+  // 1. the pick
+  const pick = await s.next();
+  assert.equal(pick.response, 'request_headers');
+  const common = pick.request_headers.response;
+  const h = setHeaders(common);
+  const dest = h['x-gateway-destination-endpoint'];
+  assert.ok(sims.some((x) => x.addr === dest), `destination ${dest}`);
+  assert.equal(metadataDest(pick), dest, 'header and envoy.lb metadata agree');
+  assert.equal(h['content-length'], String(body.length));
+  assert.equal(common.clear_route_cache, true);
+
+  // 2. the body back, in chunks of at most 62000 bytes, end_of_stream on the last only
+  const chunks = [];
+  for (;;) {
+    const m = await s.next();
+    assert.equal(m.response, 'request_body');
+    const sr = m.request_body.response.body_mutation.streamed_response;
+    assert.ok(sr.body.length <= 62000);
+    chunks.push(sr.body);
+    if (sr.end_of_stream) break;
+    assert.equal(sr.body.length, 62000, 'only the last chunk is short');
+  }
+  assert.equal(chunks.length, Math.ceil(body.length / 62000));
+  const upstreamBody = Buffer.concat(chunks);
+  assert.ok(upstreamBody.equals(body));
+
+  // 3. what the gateway does: forward the EPP's body to the picked replica
+  const up = await fetch(`http://${dest}/v1/chat/completions`, { method: 'POST', body: upstreamBody,
+    headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(10000) });
+  assert.equal(up.status, 200);
+  s.call.write({ response_headers: { headers: { headers: [hdr(':status', '200'),
+    hdr('content-type', up.headers.get('content-type'))] }, end_of_stream: false },
+  metadata_context: { filter_metadata: { 'envoy.lb': { fields: {
+    'x-gateway-destination-endpoint-served': { string_value: dest } } } } } });
+  const rh = await s.next();
+  assert.equal(rh.response, 'response_headers');
+  assert.equal(setHeaders(rh.response_headers.response)['x-went-into-resp-headers'], 'true');
+
+  // 4. SSE chunks one by one, each echoed before the next is sent (one round trip per chunk)
+  const sent = [];
+  for await (const chunk of up.body) {
+    const b = Buffer.from(chunk);
+    sent.push(b);
+    s.call.write({ response_body: { body: b, end_of_stream: false } });
+    const m = await s.next();
+    assert.equal(m.response, 'response_body');
+    const sr = m.response_body.response.body_mutation.streamed_response;
+    assert.ok(sr.body.equals(b));
+    assert.ok(!sr.end_of_stream);
+  }
+  assert.ok(Buffer.concat(sent).toString().includes('data: [DONE]'));
+  s.call.write({ response_trailers: { trailers: { headers: [] } } });
+  const tr = await s.next();
+  assert.equal(tr.response, 'response_trailers');
+  s.call.end();
+  const st = await s.status();
+  assert.equal(st.code, grpc.status.OK);
+  assert.equal(s.pending(), 0, 'no extra replies');
+  client.close();
+
+  const page = await metricsPage();
+  assert.match(page, /inference_objective_request_total\{model_name="m1",target_model_name="m1",priority="0"\} 1/);
+  assert.match(page, /inference_objective_input_tokens_count\{model_name="m1",target_model_name="m1"\} 1/);
+  assert.match(page, /inference_extension_scheduler_e2e_duration_seconds_count 1/);
+  assert.match(page, /inference_pool_per_pod_queue_size\{model_server_pod="127\.0\.0\.1:\d+",name="[^"]+"\} 0/);
+});
+
+test('header-only request is answered at once; missing model is a 400', async () => {
+  const client = newClient();
+  const s = openStream(client);
+  s.call.write(requestHeaders('/v1/models', true));
+  const pick = await s.next();
+  assert.equal(pick.response, 'request_headers');
+  const dest = setHeaders(pick.request_headers.response)['x-gateway-destination-endpoint'];
+  assert.ok(sims.some((x) => x.addr === dest));
+  assert.equal(metadataDest(pick), dest);
+  s.call.end();
+  assert.equal((await s.status()).code, grpc.status.OK);
+
+  const e = openStream(client);
+  e.call.write(requestHeaders('/v1/completions', false));
+  e.call.write({ request_body: { body: Buffer.from('{"prompt":"no model"}'), end_of_stream: true } });
+  const ir = await e.next();
+  assert.equal(ir.response, 'immediate_response');
+  assert.equal(ir.immediate_response.status.code, 'BadRequest');
+  assert.equal(ir.immediate_response.body.toString(), 'inference error: BadRequest - model not found in request body');
+  e.call.end();
+  assert.equal((await e.status()).code, grpc.status.OK);
+  client.close();
+});
+
+test('grpc.health.v1 on the health port, with the reference service names', async () => {
+  const client = new Health(`127.0.0.1:${epp.health}`, grpc.credentials.createInsecure());
+  const check = (service) => new Promise((resolve) => client.Check({ service }, { deadline: Date.now() + 5000 },
+    (err, resp) => resolve({ err, resp })));
+  for (const name of ['', 'liveness', 'readiness', 'envoy.service.ext_proc.v3.ExternalProcessor']) {
+    const { err, resp } = await check(name);
+    assert.equal(err, null, `${name}: ${err?.message}`);
+    assert.equal(resp.status, 'SERVING', name);
+  }
+  const { err } = await check('no-such-service');
+  assert.equal(err?.code, grpc.status.NOT_FOUND);
+  client.close();
+});
+
+test('SIGTERM drains and exits 0', async () => {
+  epp.child.removeAllListeners('exit');
+  const exited = new Promise((resolve) => epp.child.on('exit', (code, sig) => resolve({ code, sig })));
+  epp.child.kill('SIGTERM');
+  const r = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('timeout'), 5000))]);
+  assert.deepEqual(r, { code: 0, sig: null });
+  for (const s of sims) s.child.kill('SIGTERM');
+});
