@@ -166,19 +166,12 @@ static void close_handles(struct epp_app *a)
 
 static struct epp_app *g_app; /* the drain callbacks carry no argument but the server */
 
-static void walk_dbg(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    fprintf(stderr, "DBG handle %s active=%d closing=%d\n", uv_handle_type_name(h->type), uv_is_active(h), uv_is_closing(h));
-}
-
 static void server_drained(ig_http_server_t *srv)
 {
     (void)srv;
     if (--g_app->draining == 0) {
         ig_log_info("epp", "drained");
         close_handles(g_app);
-        uv_walk(&g_app->loop, walk_dbg, NULL);
     }
 }
 

@@ -108,6 +108,18 @@ static void stream_end(struct h1c_conn *c, int err)
     ig_http__cstream_close(cs, err);
 }
 
+/*
+ * Ends the active stream with |err| and aborts the connection. The connection is marked closing
+ * first: the stream's on_close may start a new request on this client, and that request must not
+ * be handed this dying connection.
+ */
+static void stream_fail(struct h1c_conn *c, int err)
+{
+    c->closing = 1;
+    stream_end(c, err);
+    conn_abort(c);
+}
+
 /* ---- request side ---------------------------------------------------------------------------- */
 
 static int send_bytes(struct h1c_conn *c, const ig_iov_t *iov, size_t n)
@@ -214,8 +226,7 @@ static int h1c_write(ig_http_cstream_t *cs, const char *data, size_t len, int en
     int rc = n > 0 ? send_bytes(c, iov, n) : 0;
     if (rc != 0) {
         c->busy++;
-        stream_end(c, rc == IG_ETOOBIG ? IG_ETOOBIG : IG_ECLOSED);
-        conn_abort(c);
+        stream_fail(c, rc == IG_ETOOBIG ? IG_ETOOBIG : IG_ECLOSED);
         leave(c);
         return IG_ECLOSED;
     }
@@ -255,8 +266,7 @@ static void h1c_cancel(ig_http_cstream_t *cs)
     if (c == NULL || c->cs != cs)
         return;
     c->busy++;
-    stream_end(c, IG_ECANCELED);
-    conn_abort(c);
+    stream_fail(c, IG_ECANCELED);
     leave(c);
 }
 
@@ -289,8 +299,7 @@ static int parse_head(struct h1c_conn *c)
     if (rc == IG_EINCOMPLETE)
         return 0;
     if (rc < 0 || msg.status == 101) {
-        stream_end(c, IG_EPROTO);
-        conn_abort(c);
+        stream_fail(c, IG_EPROTO);
         return -1;
     }
     size_t n = (size_t)rc;
@@ -388,8 +397,7 @@ static int body_step(struct h1c_conn *c)
     int rc = ig_h1_chunked_decode(&c->chunked, data, &used, chunk_data, c);
     ig_buf_consume(&c->in, used);
     if (rc < 0) {
-        stream_end(c, IG_EPROTO);
-        conn_abort(c);
+        stream_fail(c, IG_EPROTO);
         return 0;
     }
     if (rc == 1) {
@@ -434,8 +442,7 @@ static void on_connect(ig_sock_t *sock, int status)
     if (c->early.len > 0) {
         if (ig_sock_write(sock, ig_buf_data(&c->early), c->early.len) != 0) {
             c->busy++;
-            stream_end(c, IG_ETOOBIG);
-            conn_abort(c);
+            stream_fail(c, IG_ETOOBIG);
             leave(c);
             return;
         }
@@ -460,8 +467,7 @@ static void on_read(ig_sock_t *sock, const char *data, size_t len)
     c->got_byte = 1;
     if (ig_buf_append(&c->in, data, len) != 0) {
         c->busy++;
-        stream_end(c, IG_ETOOBIG);
-        conn_abort(c);
+        stream_fail(c, IG_ETOOBIG);
         leave(c);
         return;
     }
@@ -555,8 +561,7 @@ static void h1c_start(struct ig_http_cconn *cc, ig_http_cstream_t *cs, const ig_
     c->busy++;
     if (send_bytes(c, &head, 1) != 0) {
         c->retry_ok = 0;
-        stream_end(c, IG_ECLOSED);
-        conn_abort(c);
+        stream_fail(c, IG_ECLOSED);
     }
     update_read(c);
     leave(c);
@@ -567,8 +572,9 @@ static void h1c_close(struct ig_http_cconn *cc, int err)
     struct h1c_conn *c = IG_CONTAINER_OF(cc, struct h1c_conn, super);
     c->busy++;
     if (c->cs != NULL)
-        stream_end(c, err != 0 ? err : IG_ECANCELED);
-    conn_abort(c);
+        stream_fail(c, err != 0 ? err : IG_ECANCELED);
+    else
+        conn_abort(c);
     leave(c);
 }
 

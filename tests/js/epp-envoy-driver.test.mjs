@@ -121,7 +121,10 @@ const setHeaders = (common) => Object.fromEntries((common?.header_mutation?.set_
 
 function metadataDest(reply) {
   const ns = reply.dynamic_metadata?.fields?.['envoy.lb'];
-  return ns?.struct_value?.fields?.['x-gateway-destination-endpoint']?.string_value;
+  // protobufjs's bundled struct.proto names the Value fields in camelCase.
+  const inner = ns?.struct_value ?? ns?.structValue;
+  const v = inner?.fields?.['x-gateway-destination-endpoint'];
+  return v?.string_value ?? v?.stringValue;
 }
 
 function newClient() {
@@ -253,6 +256,6 @@ test('SIGTERM drains and exits 0', async () => {
   const exited = new Promise((resolve) => epp.child.on('exit', (code, sig) => resolve({ code, sig })));
   epp.child.kill('SIGTERM');
   const r = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('timeout'), 5000))]);
-  assert.deepEqual(r, { code: 0, sig: null });
+  assert.deepEqual(r, { code: 0, sig: null }, epp.output().slice(-2000));
   for (const s of sims) s.child.kill('SIGTERM');
 });

@@ -456,6 +456,55 @@ static void test_cancel(void **state)
     assert_int_equal(r.status, 0);
 }
 
+/*
+ * A request started from the on_close of a request cancelled in on_response must not be given
+ * the connection being torn down: it opens a new one and succeeds.
+ */
+static struct result restart_second;
+
+static void restart_next(struct result *first)
+{
+    (void)first;
+    get("GET", "/two", &restart_second);
+}
+
+static void cancel_on_response(ig_http_cstream_t *cs, const ig_http_response_t *resp)
+{
+    c_response(cs, resp);
+    ig_http_cstream_cancel(cs);
+}
+
+static const struct ig_http_cstream_handler cancel_on_response_handler = {
+    .on_response = cancel_on_response,
+    .on_body = c_body,
+    .on_close = c_close,
+};
+
+static void test_request_from_cancel_close(void **state)
+{
+    (void)state;
+    setup_loop(1);
+    make_client();
+    struct result r = {.next = restart_next};
+    memset(&restart_second, 0, sizeof(restart_second));
+    ig_http_request_t req = {
+        .method = IG_STRLIT("GET"),
+        .scheme = IG_STRLIT("http"),
+        .authority = IG_STRLIT("example.test"),
+        .path = IG_STRLIT("/chunked"),
+        .version = IG_HTTP_11,
+        .content_length = 0,
+    };
+    ig_http_client_request(client, &req, 1, &cancel_on_response_handler, &r);
+    run_loop();
+    assert_int_equal(r.closed, 1);
+    assert_int_equal(r.close_err, IG_ECANCELED);
+    assert_int_equal(restart_second.closed, 1);
+    assert_int_equal(restart_second.close_err, 0);
+    assert_int_equal(restart_second.status, 200);
+    assert_int_equal(restart_second.reused, 0);
+}
+
 /* Upload with back-pressure: the client stops at IG_EAGAIN, the server pauses its input. */
 #define UPLOAD_TOTAL (8u << 20)
 static size_t up_sent;
@@ -929,6 +978,7 @@ int main(void)
         cmocka_unit_test(test_request_bodies),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_request_from_cancel_close),
         cmocka_unit_test(test_stale_keepalive_retry),
         cmocka_unit_test(test_stale_keepalive_no_retry_with_body),
         cmocka_unit_test(test_upload_slow_peer),
