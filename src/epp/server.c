@@ -37,7 +37,7 @@ typedef Envoy__Config__Core__V3__HeaderValue hv_t;
 
 /* ---- request metrics --------------------------------------------------------------------------- */
 
-enum { F_REQ, F_ERR, F_DUR, F_RUN, F_IN, F_OUT, F_COUNT };
+enum { F_REQ, F_ERR, F_DUR, F_RUN, F_IN, F_OUT, F_REQ_SIZE, F_RESP_SIZE, F_COUNT };
 
 struct series {
     char *key; /* family byte, then the label values separated by \x1f */
@@ -49,6 +49,11 @@ static const double duration_bounds[] = {0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6,
                                          180,   240,   300,  360, 480, 600, 900, 1200, 1800, 2700, 3600};
 static const double token_bounds[] = {1,    8,    16,    32,    64,    128,    256,    512,    1024,   2048,
                                       4096, 8192, 16384, 32778, 65536, 131072, 262144, 524288, 1048576};
+static const double req_size_bounds[] = {64,        128,       256,       512,       1024,     2048,     4096,
+                                         8192,      16384,     32768,     65536,     131072,   262144,   524288,
+                                         1048576,   2097152,   4194304,   8388608,   16777216, 33554432, 67108864,
+                                         134217728, 268435456, 536870912, 1073741824};
+static const double resp_size_bounds[] = {1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32778, 65536};
 /* The reference's 100 us .. 100 ms, plus microsecond steps: a cycle here takes a few microseconds. */
 static const double e2e_bounds[] = {1e-6,   2e-6,  5e-6,  1e-5,  2e-5, 5e-5, 0.0001, 0.0002,
                                     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,   0.1};
@@ -59,6 +64,7 @@ struct ig_epp_server {
     uint64_t rng;
     size_t streams;
     ig_buf_t pack; /* one packed ProcessingResponse at a time (sends copy it) */
+    ig_buf_t rw;   /* a response chunk with the model name written back */
     /* metrics */
     struct series *series;
     size_t nseries, capseries;
@@ -132,6 +138,18 @@ static void *series_get(ig_epp_server_t *es, int fam, const char *model, const c
                                  "model.",
                                  token_bounds, NELEM(token_bounds), l, 2);
         break;
+    case F_REQ_SIZE:
+        s = ig_metrics_histogram(m, "inference_objective_request_sizes",
+                                 "[ALPHA] Inference objective requests size distribution in bytes for each model and "
+                                 "target model.",
+                                 req_size_bounds, NELEM(req_size_bounds), l, 2);
+        break;
+    case F_RESP_SIZE:
+        s = ig_metrics_histogram(m, "inference_objective_response_sizes",
+                                 "[ALPHA] Inference objective responses size distribution in bytes for each model and "
+                                 "target model.",
+                                 resp_size_bounds, NELEM(resp_size_bounds), l, 2);
+        break;
     default:
         break;
     }
@@ -172,6 +190,7 @@ struct estream {
     uint64_t start_ns;
     /* request headers (copies in ctx->pool) */
     ig_iov_t path, request_id, objective, rewrite;
+    ig_iov_t target_q, model_q;  /* quoted JSON strings when the model was rewritten, else empty */
     struct ig_sched_kv *headers; /* every request header, for header-reading filters */
     size_t nheaders;
     ig_iov_t *subset; /* the hint's entries (ip parts); NULL: no hint */
@@ -192,6 +211,7 @@ struct estream {
     int resp_done;
     ig_buf_t resp; /* SSE partial line, or a non-streamed body for its usage */
     int64_t in_tokens, out_tokens;
+    uint64_t resp_bytes;
 };
 
 static const char *cstr_or(const char *s, const char *dflt)
@@ -556,6 +576,49 @@ static int rewrite_model(struct estream *st, ig_iov_t model_raw, ig_iov_t target
     return 0;
 }
 
+static ig_iov_t quoted(struct estream *st, ig_iov_t s)
+{
+    ig_buf_t b;
+    ig_buf_init(&b, 0);
+    json_quote(&b, s);
+    ig_iov_t out = ig_pool_dup(st->ctx->pool, ig_iov(ig_buf_data(&b), b.len));
+    ig_buf_dispose(&b);
+    return out;
+}
+
+/*
+ * Writes the client's model name back into a response chunk ("model":"<target>" and
+ * "model": "<target>" become the incoming name), as the reference does. Returns |in| untouched
+ * when there is nothing to replace, else a slice of the server's scratch buffer.
+ */
+static ig_iov_t model_back(struct estream *st, ig_iov_t in)
+{
+    static const char key[] = "\"model\":";
+    ig_buf_t *b = &st->es->rw;
+    const char *p = in.base, *end = in.base + in.len, *copied = in.base;
+    int changed = 0;
+
+    if (st->target_q.len == 0 || in.len == 0)
+        return in;
+    ig_buf_reset(b);
+    while ((p = memmem(p, (size_t)(end - p), key, sizeof(key) - 1)) != NULL) {
+        const char *v = p + sizeof(key) - 1;
+        if (v < end && *v == ' ')
+            v++;
+        if ((size_t)(end - v) >= st->target_q.len && memcmp(v, st->target_q.base, st->target_q.len) == 0) {
+            if (ig_buf_append(b, copied, (size_t)(v - copied)) != 0 ||
+                ig_buf_append(b, st->model_q.base, st->model_q.len) != 0)
+                return in;
+            copied = v + st->target_q.len;
+            changed = 1;
+        }
+        p = v;
+    }
+    if (!changed || ig_buf_append(b, copied, (size_t)(end - copied)) != 0)
+        return in;
+    return ig_iov(ig_buf_data(b), b->len);
+}
+
 /* The whole body arrived: parse, admit, schedule, answer. */
 static void pick_body(struct estream *st)
 {
@@ -610,10 +673,18 @@ static void pick_body(struct estream *st)
     ig_iov_t d = ig_pool_dup(st->ctx->pool, ig_iov(ig_buf_data(&dest), dest.len));
     ig_buf_dispose(&dest);
 
-    if (!ig_iov_eq(target, req.model) && rewrite_model(st, req.model_raw, target) != 0) {
-        immediate(st, 500, "inference error: Internal - rewritten body too large");
-        return;
+    if (!ig_iov_eq(target, req.model)) {
+        /* req.model may point into the body, which the rewrite replaces: quote it first. */
+        st->target_q = quoted(st, target);
+        st->model_q = quoted(st, req.model);
+        if (rewrite_model(st, req.model_raw, target) != 0) {
+            immediate(st, 500, "inference error: Internal - rewritten body too large");
+            return;
+        }
     }
+    struct ig_histogram *size = series_get(es, F_REQ_SIZE, st->model, st->target, NULL);
+    if (size != NULL)
+        ig_histogram_observe(size, (double)st->body.len);
     st->state = RS_ANSWERED;
     mark_running(st);
     send_pick(st, d, st->body.len, 1);
@@ -704,6 +775,8 @@ static void response_complete(struct estream *st)
     struct ig_histogram *h = series_get(es, F_DUR, model, target, NULL);
     if (h != NULL)
         ig_histogram_observe(h, (double)(ig_time_ns() - st->start_ns) / 1e9);
+    if ((h = series_get(es, F_RESP_SIZE, model, target, NULL)) != NULL)
+        ig_histogram_observe(h, (double)st->resp_bytes);
     if (st->in_tokens > 0 && (h = series_get(es, F_IN, model, target, NULL)) != NULL)
         ig_histogram_observe(h, (double)st->in_tokens);
     if (st->out_tokens > 0 && (h = series_get(es, F_OUT, model, target, NULL)) != NULL)
@@ -765,7 +838,8 @@ static void on_request_body(struct estream *st, const preq_t *m)
     const Envoy__Service__ExtProc__V3__HttpBody *b = m->request_body;
     if (st->state != RS_BODY)
         return; /* after the answer (or a header-only request) there is nothing to do with it */
-    read_subset(st, m);
+    if (st->subset == NULL)
+        read_subset(st, m); /* a hint repeated on every chunk is read once: the arena stays small */
     if (b->body.len != 0 && ig_buf_append(&st->body, b->body.data, b->body.len) != 0) {
         char *msg = ig_pool_printf(st->ctx->pool, "request body larger than %zu bytes", st->es->cfg.max_body);
         end_call(st, IG_GRPC_RESOURCE_EXHAUSTED, msg);
@@ -811,10 +885,12 @@ static void on_response_headers(struct estream *st, const preq_t *m)
 static void on_response_body(struct estream *st, const preq_t *m)
 {
     const Envoy__Service__ExtProc__V3__HttpBody *b = m->response_body;
-    const char *data = (const char *)b->body.data;
-    size_t len = b->body.len;
+    st->resp_bytes += b->body.len;
+    usage_feed(st, (const char *)b->body.data, b->body.len, b->end_of_stream);
+    ig_iov_t out = model_back(st, ig_iov(b->body.data, b->body.len));
+    const char *data = out.base;
+    size_t len = out.len;
 
-    usage_feed(st, data, len, b->end_of_stream);
     /* Each chunk goes back at once (one round trip per SSE event), split only past Envoy's limit. */
     do {
         size_t n = IG_MIN(len, (size_t)BODY_CHUNK);
@@ -944,6 +1020,7 @@ ig_epp_server_t *ig_epp_server_create(const struct ig_epp_server_config *cfg)
         es->cfg.max_body = DEFAULT_MAX_BODY;
     es->rng = cfg->seed != 0 ? cfg->seed : ig_time_ns() | 1;
     ig_buf_init(&es->pack, 0);
+    ig_buf_init(&es->rw, 0);
     es->method = (struct ig_grpc_method){
         .path = IG_EXTPROC_PATH,
         .on_start = ep_on_start,
@@ -980,5 +1057,6 @@ void ig_epp_server_destroy(ig_epp_server_t *es)
         ig_free(es->series[i].key);
     ig_free(es->series);
     ig_buf_dispose(&es->pack);
+    ig_buf_dispose(&es->rw);
     ig_free(es);
 }

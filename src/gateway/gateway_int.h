@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 
 #include "ig/config.h"
+#include "ig/extproc.h"
 #include "ig/gateway.h"
 #include "ig/http.h"
 #include "ig/loop.h"
@@ -81,11 +82,15 @@ struct gw_bplan {
     const struct ig_cfg_backend_policies *named; /* the named backend's policies, or NULL */
     struct gw_origin **eps;                      /* candidate origins (service endpoints, or one) */
     size_t n_eps;
-    const char *name;            /* metrics/access-log "backend" label */
-    const char *authority;       /* Host for urlRewrite authority "auto": the backend's host[:port] */
-    uint64_t request_timeout_ns; /* http.requestTimeout (backend or named backend) */
-    int inference;               /* inferenceRouting is configured */
-    const char *unavailable;     /* why this backend cannot serve (NULL: it can) */
+    const char *name;                          /* metrics/access-log "backend" label */
+    const char *authority;                     /* Host for urlRewrite authority "auto": the backend's host[:port] */
+    uint64_t request_timeout_ns;               /* http.requestTimeout (backend or named backend) */
+    int inference;                             /* inferenceRouting is configured */
+    const char *unavailable;                   /* why this backend cannot serve (NULL: it can) */
+    const struct ig_cfg_inference_routing *ir; /* inferenceRouting, or NULL */
+    struct gw_epp *epp;                        /* the worker's channel to its endpoint picker */
+    int up_version;                            /* IG_HTTP_11 / IG_HTTP_2 for picked endpoints */
+    uint64_t connect_ms;                       /* tcp.connectTimeout for picked endpoints */
 };
 
 struct gw_plan {
@@ -196,6 +201,7 @@ struct gw_worker {
     struct gw_stats stats;
     uint64_t rng;
     char logbuf[8192];
+    ig_list_t epps; /* struct gw_epp: one gRPC channel per endpoint picker address */
     int stopping;
     int closed_clients;
 };
@@ -209,6 +215,9 @@ void gw_workers_abort(void);
 struct gw_plan *gw_plan_ref(struct gw_plan *p);
 void gw_plan_unref(struct gw_worker *w, struct gw_plan *p);
 uint64_t gw_rand(struct gw_worker *w);
+/** The worker's origin for |sa| (created on first use, kept for the worker's life). */
+struct gw_origin *gw_origin_get(struct gw_worker *w, const struct sockaddr_storage *sa, int version,
+                                const struct ig_cfg_backend_tls *tls, const char *host, uint64_t connect_ms);
 /** Called by the proxy when the worker's last request is over while stopping. */
 void gw_worker_maybe_done(struct gw_worker *w);
 
@@ -218,6 +227,106 @@ void gw_proxy_on_request(ig_http_stream_t *s);
 void gw_proxy_abort_all(struct gw_worker *w);
 /** Frees the free-listed request objects (their timers close asynchronously). */
 void gw_proxy_release_pool(struct gw_worker *w);
+
+/* ---- inferenceRouting (inference.c) ------------------------------------------------------------ */
+
+#define GW_INF_LEARNED  16 /* endpoints remembered per picker for failOpen in passthrough mode */
+#define GW_INF_DEST_MAX 8  /* entries of one destination list tried in order */
+
+/* A worker's gRPC channel (h2c or TLS) to one endpoint picker address, shared by its requests. */
+struct gw_epp {
+    ig_list_t link;
+    struct sockaddr_storage addr;
+    int tls;
+    char label[64];
+    ig_grpc_channel_t *ch;
+    struct gw_origin *learned[GW_INF_LEARNED]; /* endpoints the picker chose recently */
+    uint64_t learned_ns[GW_INF_LEARNED];
+};
+
+/** The worker's channel for |ir|'s endpointPicker (created on first use), or NULL when it cannot resolve. */
+struct gw_epp *gw_inf_epp_get(struct gw_worker *w, const struct ig_cfg_inference_routing *ir);
+/** Destroys the worker's picker channels (worker shutdown, no request left). */
+void gw_inf_epps_destroy(struct gw_worker *w);
+
+/*
+ * The proxy's side of one exchange, called by inference.c (never after |done|). Body callbacks
+ * return 0 or IG_EAGAIN (the consumer is full: the producer should pause).
+ */
+struct gw_inf_ops {
+    /** The pick: |ureq| is mutated; |eps| in order (n 0: the service's own endpoint selection). */
+    void (*picked)(void *owner, struct gw_origin **eps, size_t n);
+    /** Body bytes for the upstream request (the picker's stream, or the original on fallback). */
+    int (*req_body)(void *owner, const char *data, size_t len, int end);
+    /** The response head (|uresp|, mutated) may go to the client. */
+    void (*resp_headers)(void *owner);
+    int (*resp_body)(void *owner, const char *data, size_t len, int end);
+    /** The picker answered with |resp| and |body| (valid during the call). */
+    void (*immediate)(void *owner, const ig_http_response_t *resp, ig_iov_t body);
+    /** The exchange failed: answer |status| with |text| (or reset if the response started). */
+    void (*failed)(void *owner, int status, const char *reason, const char *text);
+    /** The picker's output fell below the low-water mark: resume paused producers. */
+    void (*writable)(void *owner);
+    /** The gRPC call is over: release the hold taken for it. */
+    void (*done)(void *owner);
+};
+
+/* A byte queue that remembers message boundaries (pass-through of unanswered body chunks). */
+struct gw_chunkq {
+    ig_buf_t data;
+    ig_buf_t lens; /* size_t per queued chunk */
+    int ok;        /* 0 once a chunk did not fit */
+};
+
+/* One request's Process call and everything the proxy needs from it. Embedded in the request. */
+struct gw_inf {
+    const struct gw_inf_ops *ops;
+    void *owner;
+    struct gw_worker *w;
+    const struct gw_bplan *bp;
+    ig_grpc_call_t *call; /* NULL once its status arrived */
+    ig_pool_t *pool;      /* the downstream stream's arena: mutated header strings */
+    ig_http_request_t *ureq;
+    ig_http_response_t *uresp;
+    ig_pool_t enc, dec; /* encoder and decoder scratch, cleared per message */
+    ig_buf_t out;
+    ig_buf_t orig;       /* failOpen: replay copy of the original body */
+    ig_buf_t up;         /* every byte given to the upstream so far (replayed on fall-through) */
+    struct gw_chunkq rq; /* request chunks sent and not answered */
+    struct gw_chunkq sq; /* response chunks sent and not answered */
+    int64_t mut_cl;      /* content-length set by the picker, -1 none */
+    unsigned active : 1, cancelled : 1, header_only : 1, req_end_sent : 1, picked : 1, up_end : 1;
+    unsigned req_streamed : 1, resp_streamed : 1, resp_hdr_sent : 1, resp_hdr_done : 1, resp_end_sent : 1;
+    unsigned resp_done : 1, bypass : 1, fallback : 1;
+    unsigned orig_ok : 1; /* |orig| holds the whole body so far (failOpen only) */
+    unsigned up_ok : 1;   /* |up| holds every upstream byte so far */
+};
+
+/**
+ * Opens the Process call for a request routed to |bp| and sends request_headers (|ureq|, after the
+ * client's x-gateway-destination-endpoint* headers were removed). |header_only|: no body follows.
+ * Returns 0 (ops->done will follow), or IG_ENOTFOUND when the picker has no channel.
+ */
+int gw_inf_start(struct gw_inf *inf, struct gw_worker *w, const struct gw_bplan *bp, const struct gw_inf_ops *ops,
+                 void *owner, ig_pool_t *pool, ig_http_request_t *ureq, int header_only);
+/** A downstream body chunk. Returns 0 or IG_EAGAIN (pause the client). */
+int gw_inf_request_body(struct gw_inf *inf, const char *data, size_t len, int end);
+/** The upstream's response head (|d| is the client's copy, mutated later); |served| the origin dialled. */
+void gw_inf_response_headers(struct gw_inf *inf, const ig_http_response_t *resp, ig_http_response_t *d,
+                             struct gw_origin *served);
+int gw_inf_response_body(struct gw_inf *inf, const char *data, size_t len, int end);
+/** Ends the call early (client gone, error answered). Safe to call in any state. */
+void gw_inf_cancel(struct gw_inf *inf);
+/** Releases the buffers (after ops->done, or when the call never started). */
+void gw_inf_dispose(struct gw_inf *inf);
+/** The bytes the upstream has been given so far, for a new attempt; returns 0 when they were not all kept. */
+int gw_inf_replay(const struct gw_inf *inf, ig_iov_t *body, int *end);
+static inline int gw_inf_replay_ok(const struct gw_inf *inf)
+{
+    return inf->up_ok;
+}
+/** Removes client-sent x-gateway-destination-endpoint* headers from |h|. */
+void gw_inf_strip_client_headers(ig_http_headers_t *h);
 
 /* control.c */
 int gw_control_run(void);

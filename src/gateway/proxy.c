@@ -19,6 +19,9 @@
  * Responses typed JSON or SSE are scanned in passing for OpenAI usage (prompt and completion
  * tokens) for the access log and `type: tokens` rate limits; nothing is buffered for it.
  *
+ * inferenceRouting backends hand the request to the endpoint picker (inference.c): the upstream
+ * attempt starts on its pick, with its body, and the response flows back through it (inf_* hooks).
+ *
  * Errors before a response head are short text responses with an access-log reason: no route
  * 404, rate limited 429, connect refused 503, reset / protocol error 502, timeout 504. After the
  * head has been sent, an upstream failure resets the downstream stream.
@@ -68,6 +71,12 @@ struct gw_req {
     unsigned timed_out : 1;  /* the current attempt was cancelled by a timeout */
     unsigned up_end : 1;     /* the current upstream stream has its whole request body */
     unsigned scan_usage : 1; /* the response is JSON or SSE: look for OpenAI usage */
+    unsigned inf_on : 1;     /* inferenceRouting: the endpoint picker drives this request */
+    unsigned inf_started : 1;
+    struct gw_inf inf;
+    struct gw_origin *dests[GW_INF_DEST_MAX]; /* the picker's endpoints, tried in order */
+    size_t n_dests, dest_i;
+    ig_http_response_t dresp; /* inferenceRouting: the client's response head until the picker answers */
 };
 
 static const struct ig_http_stream_handler down_handler;
@@ -108,6 +117,8 @@ static void req_release(struct gw_req *r)
     struct gw_worker *w = r->w;
     uv_timer_stop(&r->timer);
     uv_timer_stop(&r->attempt);
+    if (r->inf_on)
+        gw_inf_dispose(&r->inf);
     gw_plan_unref(w, r->plan);
     r->plan = NULL;
     ig_list_remove(&r->link);
@@ -160,6 +171,8 @@ static void send_error(struct gw_req *r, int status, const char *reason, const c
 {
     if (r->reason == NULL)
         r->reason = reason;
+    if (r->inf_on)
+        gw_inf_cancel(&r->inf);
     if (r->s == NULL || r->responded) {
         if (r->s != NULL && !r->finished) {
             r->finished = 1;
@@ -340,6 +353,8 @@ static void do_redirect(struct gw_req *r, const struct ig_cfg_redirect *rd)
 static struct gw_origin *pick_endpoint(struct gw_req *r)
 {
     const struct gw_bplan *bp = r->bp;
+    if (r->n_dests > 0)
+        return r->dests[r->dest_i];
     if (bp->n_eps == 1)
         return bp->eps[0];
     /* Power of two choices: two distinct random endpoints, the one with fewer requests in flight. */
@@ -395,11 +410,28 @@ static void start_attempt(struct gw_req *r, int end)
     req_release(r);
 }
 
+/* inferenceRouting: an attempt on the current destination with every body byte the picker gave so far. */
+static void start_inf_attempt(struct gw_req *r)
+{
+    ig_iov_t body;
+    int end;
+    gw_inf_replay(&r->inf, &body, &end);
+    start_attempt(r, end && body.len == 0);
+    if (body.len > 0 && r->cs != NULL) {
+        r->up_end = end != 0;
+        ig_http_cstream_write(r->cs, body.base, body.len, end);
+    }
+}
+
 /* A retry: the kept body is sent again, on a newly picked endpoint. */
 static void restart(struct gw_req *r)
 {
     if (r->s == NULL || r->finished)
         return;
+    if (r->inf_on) {
+        start_inf_attempt(r);
+        return;
+    }
     start_attempt(r, r->kept_len == 0);
     if (r->kept_len > 0 && r->cs != NULL) {
         r->up_end = 1;
@@ -522,7 +554,7 @@ static void up_on_response(ig_http_cstream_t *cs, const ig_http_response_t *resp
     if (r->s == NULL || r->finished)
         return;
     const struct ig_cfg_retry *rt = r->route->policies.retry;
-    if (rt != NULL && retry_codes_match(rt, resp->status) && can_retry(r)) {
+    if (rt != NULL && !r->inf_on && retry_codes_match(rt, resp->status) && can_retry(r)) {
         r->retrying = 1;
         r->refs++;
         ig_http_cstream_cancel(cs);
@@ -536,6 +568,12 @@ static void up_on_response(ig_http_cstream_t *cs, const ig_http_response_t *resp
     if (r->bp->named != NULL)
         apply_mod(&s->pool, &d.headers, r->bp->named->response_headers);
     apply_mod(&s->pool, &d.headers, r->route->policies.response_headers);
+    if (r->inf_on) {
+        /* The picker sees the upstream's head and may rewrite it; the client gets it on its answer. */
+        r->dresp = d;
+        gw_inf_response_headers(&r->inf, resp, &r->dresp, r->origin);
+        return;
+    }
     r->status = resp->status;
     r->responded = 1;
     r->scan_usage = is_openai_type(&resp->headers);
@@ -545,6 +583,13 @@ static void up_on_response(ig_http_cstream_t *cs, const ig_http_response_t *resp
 static void up_on_body(ig_http_cstream_t *cs, const char *data, size_t len, int end)
 {
     struct gw_req *r = cs->data;
+    if (r->inf_on && r->s != NULL && !r->finished) {
+        if (gw_inf_response_body(&r->inf, data, len, end) == IG_EAGAIN && !end) {
+            r->up_paused = 1;
+            ig_http_cstream_read_pause(cs, 1);
+        }
+        return;
+    }
     if (r->s == NULL || r->finished || !r->responded)
         return;
     r->resp_bytes += len;
@@ -583,6 +628,10 @@ static void up_on_close(ig_http_cstream_t *cs, int err)
     } else if (err != 0 && r->s != NULL && !r->finished) {
         if (r->timed_out) {
             send_error(r, 504, "upstream_timeout", "upstream request timeout");
+        } else if (err == IG_ECONNECT && r->inf_on && r->dest_i + 1 < r->n_dests && gw_inf_replay_ok(&r->inf)) {
+            r->dest_i++; /* the picker's next endpoint, from a timer like any retry */
+            r->backoff = 1;
+            uv_timer_start(&r->attempt, on_attempt_timer, 0, 0);
         } else if (err == IG_ECONNECT && can_retry(r) && r->route->policies.retry != NULL) {
             schedule_retry(r); /* nothing reached the upstream: try another endpoint */
         } else if (err == IG_ECONNECT) {
@@ -628,6 +677,152 @@ static void keep_body(struct gw_req *r, const char *data, size_t len)
     r->kept_len += len;
 }
 
+/* ---- inferenceRouting hooks (the exchange itself is inference.c) -------------------------------- */
+
+static void inf_picked(void *owner, struct gw_origin **eps, size_t n)
+{
+    struct gw_req *r = owner;
+    if (r->s == NULL || r->finished)
+        return;
+    memcpy(r->dests, eps, n * sizeof(*eps));
+    r->n_dests = n;
+    r->dest_i = 0;
+    r->refs++;
+    start_inf_attempt(r);
+    req_release(r);
+}
+
+static int inf_req_body(void *owner, const char *data, size_t len, int end)
+{
+    struct gw_req *r = owner;
+    if (r->cs == NULL || r->up_end || r->finished)
+        return 0; /* kept by inference.c: the next attempt replays it */
+    if (end)
+        r->up_end = 1;
+    return ig_http_cstream_write(r->cs, data, len, end);
+}
+
+static void inf_resp_headers(void *owner)
+{
+    struct gw_req *r = owner;
+    if (r->s == NULL || r->finished || r->responded)
+        return;
+    r->status = r->dresp.status;
+    r->responded = 1;
+    r->scan_usage = is_openai_type(&r->dresp.headers);
+    ig_http_stream_respond(r->s, &r->dresp, 0);
+}
+
+static int inf_resp_body(void *owner, const char *data, size_t len, int end)
+{
+    struct gw_req *r = owner;
+    if (r->s == NULL || r->finished || !r->responded)
+        return 0;
+    r->resp_bytes += len;
+    if (r->scan_usage && len > 0)
+        usage_scan(r, data, len);
+    int rc = ig_http_stream_write(r->s, data, len, end);
+    if (end)
+        r->finished = 1;
+    if (rc == IG_EAGAIN && !end && r->cs != NULL && !r->up_paused) {
+        r->up_paused = 1;
+        ig_http_cstream_read_pause(r->cs, 1);
+    }
+    return rc;
+}
+
+static void inf_immediate(void *owner, const ig_http_response_t *resp, ig_iov_t body)
+{
+    struct gw_req *r = owner;
+    if (r->reason == NULL)
+        r->reason = "epp_immediate_response";
+    if (r->s == NULL || r->finished)
+        return;
+    r->refs++;
+    if (r->cs != NULL)
+        ig_http_cstream_cancel(r->cs);
+    if (r->responded) {
+        r->finished = 1;
+        ig_http_stream_reset(r->s);
+    } else if (r->s != NULL) {
+        r->status = resp->status;
+        r->responded = 1;
+        r->finished = 1;
+        r->resp_bytes += body.len;
+        ig_http_stream_respond(r->s, resp, body.len == 0);
+        if (body.len > 0)
+            ig_http_stream_write(r->s, body.base, body.len, 1);
+    }
+    req_release(r);
+}
+
+static void inf_failed(void *owner, int status, const char *reason, const char *text)
+{
+    struct gw_req *r = owner;
+    r->refs++;
+    if (r->cs != NULL)
+        ig_http_cstream_cancel(r->cs);
+    send_error(r, status, reason, text);
+    req_release(r);
+}
+
+static void inf_writable(void *owner)
+{
+    struct gw_req *r = owner;
+    if (r->down_paused && r->s != NULL) {
+        r->down_paused = 0;
+        ig_http_stream_read_pause(r->s, 0);
+    }
+    if (r->up_paused && r->cs != NULL) {
+        r->up_paused = 0;
+        ig_http_cstream_read_pause(r->cs, 0);
+    }
+}
+
+static void inf_done(void *owner)
+{
+    req_release(owner); /* the call's hold */
+}
+
+static const struct gw_inf_ops inf_ops = {
+    .picked = inf_picked,
+    .req_body = inf_req_body,
+    .resp_headers = inf_resp_headers,
+    .resp_body = inf_resp_body,
+    .immediate = inf_immediate,
+    .failed = inf_failed,
+    .writable = inf_writable,
+    .done = inf_done,
+};
+
+/* Opens the picker call; |header_only|: the request has no body. */
+static void inf_begin(struct gw_req *r, int header_only)
+{
+    r->inf_started = 1;
+    r->refs++; /* held by the call until inf_done */
+    if (gw_inf_start(&r->inf, r->w, r->bp, &inf_ops, r, &r->s->pool, &r->ureq, header_only) != 0) {
+        r->refs--;
+        send_error(r, 503, "epp_unavailable", "endpoint picker unavailable");
+    }
+}
+
+static void down_inf_body(struct gw_req *r, const char *data, size_t len, int end)
+{
+    r->refs++;
+    if (!r->inf_started) {
+        /* Deferred start (body length unknown): the first call tells whether a body follows. */
+        inf_begin(r, end && len == 0);
+        if (end && len == 0)
+            goto out;
+    }
+    if (gw_inf_request_body(&r->inf, data, len, end) == IG_EAGAIN && !end && r->s != NULL) {
+        r->down_paused = 1;
+        ig_http_stream_read_pause(r->s, 1);
+    }
+out:
+    req_release(r);
+}
+
 static void down_on_body(ig_http_stream_t *s, const char *data, size_t len, int end)
 {
     struct gw_req *r = s->data;
@@ -636,6 +831,10 @@ static void down_on_body(ig_http_stream_t *s, const char *data, size_t len, int 
         r->req_end = 1;
     if (r->finished)
         return;
+    if (r->inf_on) {
+        down_inf_body(r, data, len, end);
+        return;
+    }
     if (r->route->policies.retry != NULL)
         keep_body(r, data, len);
     r->refs++;
@@ -685,6 +884,8 @@ static void down_on_close(ig_http_stream_t *s, int err)
     if (err != 0 && r->reason == NULL)
         r->reason = r->responded ? "downstream_closed_early" : "downstream_closed";
     r->s = NULL;
+    if (r->inf_on)
+        gw_inf_cancel(&r->inf);
     if (r->cs != NULL) /* the client went away: the upstream request is cancelled */
         ig_http_cstream_cancel(r->cs);
 
@@ -868,6 +1069,14 @@ void gw_proxy_on_request(ig_http_stream_t *s)
     r->attempt_timeout_ns = rp->timeout != NULL ? rp->timeout->backend_request_ns : 0;
     if (r->attempt_timeout_ns == 0)
         r->attempt_timeout_ns = r->bp->request_timeout_ns;
+    if (r->bp->inference) {
+        /* A client never chooses the upstream: its destination headers do not reach the picker. */
+        r->inf_on = 1;
+        gw_inf_strip_client_headers(&r->ureq.headers);
+        if (s->req.content_length >= 0)
+            inf_begin(r, s->req.content_length == 0);
+        goto out;
+    }
     /* Known length: start now. Unknown (h2 without content-length): at the first on_body, which
      * says whether any body follows, so a GET is not sent with a chunked empty body. */
     if (s->req.content_length >= 0) {

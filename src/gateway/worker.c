@@ -80,6 +80,12 @@ static struct gw_origin *origin_get(struct gw_worker *w, const struct sockaddr_s
     return o;
 }
 
+struct gw_origin *gw_origin_get(struct gw_worker *w, const struct sockaddr_storage *sa, int version,
+                                const struct ig_cfg_backend_tls *tls, const char *host, uint64_t connect_ms)
+{
+    return origin_get(w, sa, version, tls, host, connect_ms);
+}
+
 /* Resolves a host:port target; DNS names are resolved here, when the plan is built (not per request). */
 static int resolve(const struct ig_cfg_hostport *hp, struct sockaddr_storage *out)
 {
@@ -142,10 +148,6 @@ static void plan_backend(struct gw_worker *w, struct gw_plan *p, struct gw_bplan
         const struct ig_cfg_service_port *sp = t->service_port;
         bp->name = ig_pool_printf(&p->pool, "%s:%u", t->service->key.base, (unsigned)t->port);
         bp->authority = ig_pool_printf(&p->pool, "%s:%u", t->service->hostname.base, (unsigned)t->port);
-        if (bp->inference) {
-            bp->unavailable = "inferenceRouting is not available in this build";
-            return;
-        }
         bp->eps = ig_pool_calloc(&p->pool, (sp->n_endpoints + 1) * sizeof(*bp->eps));
         for (size_t i = 0; i < sp->n_endpoints; i++) {
             const struct ig_cfg_endpoint *ep = &sp->endpoints[i];
@@ -153,6 +155,18 @@ static void plan_backend(struct gw_worker *w, struct gw_plan *p, struct gw_bplan
                 continue;
             bp->eps[bp->n_eps++] =
                 origin_get(w, &ep->addr.sa, pick_version(ver, sp->app_protocol), tls, ep->addr.host.base, connect_ms);
+        }
+        if (bp->inference) {
+            /* The picker chooses among these (validated) or dials what it names (passthrough). */
+            bp->ir = pol->inference;
+            bp->up_version = pick_version(ver, sp->app_protocol);
+            bp->connect_ms = connect_ms;
+            bp->epp = gw_inf_epp_get(w, bp->ir);
+            if (bp->epp == NULL)
+                bp->unavailable = "endpoint picker address does not resolve";
+            else if (bp->n_eps == 0 && bp->ir->destination_mode == IG_CFG_DEST_VALIDATED)
+                bp->unavailable = "no healthy endpoints";
+            return;
         }
         if (bp->n_eps == 0)
             bp->unavailable = "no healthy endpoints";
@@ -326,6 +340,7 @@ static void worker_finish(struct gw_worker *w)
         SSL_CTX_free(o->ssl_ctx);
         ig_free(o);
     }
+    gw_inf_epps_destroy(w);
     gw_proxy_release_pool(w);
     gw_plan_unref(w, w->plan);
     w->plan = NULL;
@@ -359,6 +374,7 @@ void gw_worker_init(ig_worker_t *iw, void *arg)
     ig_list_init(&w->origins);
     ig_list_init(&w->free_reqs);
     ig_list_init(&w->active_reqs);
+    ig_list_init(&w->epps);
     gw_stats_init(&w->stats);
     w->rng = ig_time_ns() ^ ((uint64_t)(iw->id + 1) * 0x9e3779b97f4a7c15ULL);
     if (w->rng == 0)

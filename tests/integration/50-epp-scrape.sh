@@ -52,9 +52,11 @@ check "request metrics families present" grep -q '^# TYPE inference_extension_sc
 check "404 off /metrics" test "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$EPP_URL/nope")" = 404
 
 # Load B: four requests, one runs and three wait; the EPP sees B's queue grow.
+LOAD_PIDS=()
 for i in 1 2 3 4; do
     curl -s -m 30 -o /dev/null -H 'content-type: application/json' \
         --data-binary '{"model":"m1","prompt":"hello","max_tokens":40,"ignore_eos":true}' "$B_URL/v1/completions" &
+    LOAD_PIDS+=($!)
 done
 check "B's queue seen by the EPP" until_page 10 \
     "^inference_pool_per_pod_queue_size\\{model_server_pod=\"127.0.0.1:$B_PORT\",name=\"infergate-epp\"\\} [1-9]"
@@ -79,4 +81,5 @@ while [ $SECONDS -lt $deadline ]; do
 done
 check "removed endpoint leaves the pool gauges" test "$gone" = 0
 check "SIGTERM exits 0" sim_stop "$EPP_PID"
+kill "${LOAD_PIDS[@]}" 2>/dev/null # B then drains at once
 finish

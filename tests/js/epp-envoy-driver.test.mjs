@@ -10,6 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import path from 'node:path';
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
@@ -25,6 +26,9 @@ const healthDef = protoLoader.loadSync(path.join(ROOT, 'proto/grpc/health/v1/hea
   { keepCase: true, enums: String, defaults: true });
 const Health = grpc.loadPackageDefinition(healthDef).grpc.health.v1.Health;
 
+// A channel-local subchannel pool: closing a client closes its connection with it, so no
+// connection outlives the test that opened it.
+const CHAN_OPTS = { 'grpc.use_local_subchannel_pool': 1 };
 const children = [];
 let sims = [];
 let epp;
@@ -55,10 +59,23 @@ function startProc(args, re) {
   });
 }
 
+// One HTTP/1.1 request without keep-alive (an idle pooled socket would hold the test open);
+// resolves with the response stream.
+function request(url, { method = 'GET', body, headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent: false, timeout: 10000 }, resolve);
+    req.on('timeout', () => req.destroy(new Error(`${url}: timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 async function metricsPage() {
-  const r = await fetch(`http://127.0.0.1:${epp.metrics}/metrics`, { signal: AbortSignal.timeout(3000) });
-  assert.equal(r.status, 200);
-  return r.text();
+  const r = await request(`http://127.0.0.1:${epp.metrics}/metrics`);
+  assert.equal(r.statusCode, 200);
+  let text = '';
+  for await (const c of r) text += c;
+  return text;
 }
 
 before(async () => {
@@ -128,7 +145,7 @@ function metadataDest(reply) {
 }
 
 function newClient() {
-  return new ExternalProcessor(`127.0.0.1:${epp.grpc}`, grpc.credentials.createInsecure());
+  return new ExternalProcessor(`127.0.0.1:${epp.grpc}`, grpc.credentials.createInsecure(), CHAN_OPTS);
 }
 
 // ---- tests ----------------------------------------------------------------------------------
@@ -173,11 +190,11 @@ test('full-duplex exchange: pick, body chunks, SSE response through the EPP', as
   assert.ok(upstreamBody.equals(body));
 
   // 3. what the gateway does: forward the EPP's body to the picked replica
-  const up = await fetch(`http://${dest}/v1/chat/completions`, { method: 'POST', body: upstreamBody,
-    headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(10000) });
-  assert.equal(up.status, 200);
+  const up = await request(`http://${dest}/v1/chat/completions`, { method: 'POST', body: upstreamBody,
+    headers: { 'content-type': 'application/json', 'content-length': String(upstreamBody.length) } });
+  assert.equal(up.statusCode, 200);
   s.call.write({ response_headers: { headers: { headers: [hdr(':status', '200'),
-    hdr('content-type', up.headers.get('content-type'))] }, end_of_stream: false },
+    hdr('content-type', up.headers['content-type'])] }, end_of_stream: false },
   metadata_context: { filter_metadata: { 'envoy.lb': { fields: {
     'x-gateway-destination-endpoint-served': { string_value: dest } } } } } });
   const rh = await s.next();
@@ -186,7 +203,7 @@ test('full-duplex exchange: pick, body chunks, SSE response through the EPP', as
 
   // 4. SSE chunks one by one, each echoed before the next is sent (one round trip per chunk)
   const sent = [];
-  for await (const chunk of up.body) {
+  for await (const chunk of up) {
     const b = Buffer.from(chunk);
     sent.push(b);
     s.call.write({ response_body: { body: b, end_of_stream: false } });
@@ -238,7 +255,7 @@ test('header-only request is answered at once; missing model is a 400', async ()
 });
 
 test('grpc.health.v1 on the health port, with the reference service names', async () => {
-  const client = new Health(`127.0.0.1:${epp.health}`, grpc.credentials.createInsecure());
+  const client = new Health(`127.0.0.1:${epp.health}`, grpc.credentials.createInsecure(), CHAN_OPTS);
   const check = (service) => new Promise((resolve) => client.Check({ service }, { deadline: Date.now() + 5000 },
     (err, resp) => resolve({ err, resp })));
   for (const name of ['', 'liveness', 'readiness', 'envoy.service.ext_proc.v3.ExternalProcessor']) {
@@ -251,11 +268,53 @@ test('grpc.health.v1 on the health port, with the reference service names', asyn
   client.close();
 });
 
-test('SIGTERM drains and exits 0', async () => {
+test('default --secure-serving: TLS with a self-signed certificate, gateways skip verification', async () => {
+  const tls = await startProc(['epp', '--endpoints', sims[0].addr, '--grpc-port', '0', '--grpc-health-port', '0',
+    '--metrics-port', '0', '-v', '1'], /listening grpc=(\d+) health=(\d+) metrics=(\d+) tls=on/);
+  tls.child.removeAllListeners('exit');
+  try {
+    const creds = grpc.credentials.createSsl(null, null, null, { rejectUnauthorized: false });
+    const client = new ExternalProcessor(`127.0.0.1:${tls.match[1]}`, creds, CHAN_OPTS);
+    const s = openStream(client);
+    s.call.write(requestHeaders('/v1/models', true));
+    const pick = await s.next();
+    assert.equal(setHeaders(pick.request_headers.response)['x-gateway-destination-endpoint'], sims[0].addr);
+    s.call.end();
+    assert.equal((await s.status()).code, grpc.status.OK);
+    client.close();
+    // A verifying client refuses the self-signed certificate.
+    const strict = new ExternalProcessor(`127.0.0.1:${tls.match[1]}`, grpc.credentials.createSsl(), CHAN_OPTS);
+    const v = openStream(strict);
+    v.call.write(requestHeaders('/v1/models', true));
+    assert.equal((await v.status()).code, grpc.status.UNAVAILABLE);
+    strict.close();
+  } finally {
+    const exited = new Promise((resolve) => tls.child.on('exit', (code) => resolve(code)));
+    tls.child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  }
+});
+
+test('SIGTERM drains: an open stream finishes, then the process exits 0', async () => {
+  const client = newClient();
+  const s = openStream(client);
+  s.call.write(requestHeaders('/v1/models', true));
+  assert.equal((await s.next()).response, 'request_headers');
   epp.child.removeAllListeners('exit');
-  const exited = new Promise((resolve) => epp.child.on('exit', (code, sig) => resolve({ code, sig })));
+  let gone = false;
+  const exited = new Promise((resolve) => epp.child.on('exit', (code, sig) => { gone = true; resolve({ code, sig }); }));
   epp.child.kill('SIGTERM');
-  const r = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('timeout'), 5000))]);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(gone, false, 'the EPP waits for the open stream');
+  // The request in flight still gets its response path answered.
+  s.call.write({ response_headers: { headers: { headers: [hdr(':status', '200')] }, end_of_stream: true } });
+  assert.equal((await s.next()).response, 'response_headers');
+  s.call.end();
+  assert.equal((await s.status()).code, grpc.status.OK);
+  client.close();
+  let timer;
+  const r = await Promise.race([exited, new Promise((resolve) => { timer = setTimeout(() => resolve('timeout'), 5000); })]);
+  clearTimeout(timer);
   assert.deepEqual(r, { code: 0, sig: null }, epp.output().slice(-2000));
   for (const s of sims) s.child.kill('SIGTERM');
 });
