@@ -28,9 +28,8 @@ format:
 format-check:
 	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
 
-demo:
-	@echo "make demo: not available yet (it needs the gateway, the EPP and the bench tool)." >&2
-	@exit 2
+demo: build
+	@BUILD=$(BUILD) scripts/demo.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

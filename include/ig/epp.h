@@ -290,11 +290,12 @@ struct ig_epp_flags {
     uint64_t refresh_metrics_interval_ns; /* --refresh-metrics-interval 50ms */
     uint64_t metrics_staleness_ns;        /* --metrics-staleness-threshold 2s */
     const char *pool_namespace;           /* --pool-namespace (-> env NAMESPACE -> "default") */
-    char pool_name[128];        /* the `name` label of the pool gauges: as the reference's standalone mode, the
-                                   Deployment name from env POD_NAME (`<deployment>-<rs>-<pod>`), else "infergate-epp" */
-    const char *endpoints;      /* --endpoints ip:port,... */
-    const char *endpoints_file; /* --endpoints-file FILE */
-    uint16_t target_ports[8];   /* --endpoint-target-ports (with a selector only) */
+    char pool_name[128];         /* the `name` label of the pool gauges: as the reference's standalone mode, the
+                                    Deployment name from env POD_NAME (`<deployment>-<rs>-<pod>`), else "infergate-epp" */
+    const char *endpoints;       /* --endpoints ip:port,... */
+    const char *endpoints_file;  /* --endpoints-file FILE */
+    const char *objectives_file; /* --objectives-file FILE (InferenceObjectives, InferenceModelRewrites) */
+    uint16_t target_ports[8];    /* --endpoint-target-ports (with a selector only) */
     size_t n_target_ports;
     int verbosity; /* -v 2 */
     /* strings point into argv or the environment (borrowed) */
@@ -321,6 +322,87 @@ const char *ig_epp_flags_usage(void);
  */
 int ig_epp_datalayer_main(int argc, char **argv);
 
+/* ---- objectives and model rewrites (src/epp/objectives.c) ------------------------------------- */
+
+/** An InferenceObjective: the value of header x-gateway-inference-objective -> priority (< 0: sheddable). */
+struct ig_epp_objective {
+    ig_iov_t name;
+    int priority;  /* spec.priority; unset: 0 */
+    uint32_t line; /* where it was declared */
+};
+
+struct ig_epp_rewrite_target {
+    ig_iov_t model;  /* modelRewrite */
+    uint32_t weight; /* 1..1000000; 0: not given (all unweighted: uniform) */
+};
+
+struct ig_epp_rewrite_rule {
+    ig_iov_t *models; /* matches[].model.value (Exact); none: the rule matches every model */
+    size_t n_models;
+    struct ig_epp_rewrite_target *targets; /* at least one */
+    size_t n_targets;
+};
+
+/** An InferenceModelRewrite; earlier in the file counts as older (the reference's tie-break). */
+struct ig_epp_rewrite {
+    ig_iov_t name;
+    struct ig_epp_rewrite_rule *rules;
+    size_t n_rules;
+    uint32_t line;
+};
+
+/** A loaded objectives file; everything lives in |pool|. */
+struct ig_epp_objectives {
+    ig_pool_t pool;
+    struct ig_epp_objective *objectives;
+    size_t n_objectives;
+    struct ig_epp_rewrite *rewrites;
+    size_t n_rewrites;
+};
+
+void ig_epp_objectives_init(struct ig_epp_objectives *o);
+void ig_epp_objectives_dispose(struct ig_epp_objectives *o);
+
+/**
+ * Loads InferenceObjective / InferenceModelRewrite resources (the CRDs' fields: metadata.name,
+ * spec.priority, spec.poolRef, spec.rules[].matches[].model{type?, value}, spec.rules[].targets[]
+ * {modelRewrite, weight?}) from YAML (one or more documents, each a resource, a list of them or a
+ * `kind: List`) or JSON. Errors are "<name>:<line>:<col>: <message>". Returns 0 with |out| filled
+ * (initialised by the caller), IG_EINVAL, or for the file variant -errno / IG_ETOOBIG.
+ */
+int ig_epp_objectives_load_string(const char *name, const char *text, size_t len, struct ig_epp_objectives *out,
+                                  char *err, size_t errlen);
+int ig_epp_objectives_load_file(const char *path, struct ig_epp_objectives *out, char *err, size_t errlen);
+
+/** The priority of objective |name|; IG_ENOTFOUND when there is none (the request then has 0). */
+int ig_epp_objectives_priority(const struct ig_epp_objectives *o, ig_iov_t name, int *priority);
+/**
+ * The rewrite of |model|: exact matches first, then catch-all rules, earlier resources and rules
+ * first; the target is a weighted choice by |rnd|. Returns 0 with |*target| (and |*rewrite_name|
+ * when not NULL) borrowed from |o|, or IG_ENOTFOUND.
+ */
+int ig_epp_objectives_rewrite(const struct ig_epp_objectives *o, ig_iov_t model, uint64_t rnd, ig_iov_t *target,
+                              ig_iov_t *rewrite_name);
+
+typedef struct ig_epp_objectives_source ig_epp_objectives_source_t;
+
+/**
+ * Loads |path| and keeps watching it as the endpoints file source does; a bad edit is logged and
+ * the previous set kept. Returns the source, or NULL with |err| when the first load fails.
+ */
+ig_epp_objectives_source_t *ig_epp_objectives_source_start(uv_loop_t *loop, const char *path, char *err, size_t errlen);
+/** The set in force (borrowed until the next return to the loop). */
+const struct ig_epp_objectives *ig_epp_objectives_source_get(const ig_epp_objectives_source_t *src);
+int ig_epp_objectives_source_reload(ig_epp_objectives_source_t *src);
+/** Successful loads, and failed reloads, since start. */
+uint64_t ig_epp_objectives_source_loads(const ig_epp_objectives_source_t *src);
+uint64_t ig_epp_objectives_source_failures(const ig_epp_objectives_source_t *src);
+/** Stops watching; memory goes once libuv has closed the handles. */
+void ig_epp_objectives_source_stop(ig_epp_objectives_source_t *src);
+/** ig_epp_objective_cb / ig_epp_rewrite_cb over a source (|arg|). */
+int ig_epp_objectives_priority_cb(void *arg, ig_iov_t objective, int *priority);
+int ig_epp_objectives_rewrite_cb(void *arg, ig_iov_t model, ig_iov_t *target, ig_iov_t *rewrite_name);
+
 /* ---- ext_proc server (src/epp/server.c) -------------------------------------------------------- */
 
 struct ig_grpc_server;
@@ -331,14 +413,24 @@ struct ig_grpc_server;
  */
 typedef int (*ig_epp_objective_cb)(void *arg, ig_iov_t objective, int *priority);
 
+/**
+ * Maps a request's model to its rewrite target (InferenceModelRewrite), used when the request has
+ * no x-gateway-model-name-rewrite header. Returns 0 with |*target| and |*rewrite_name| (borrowed
+ * for the call), or IG_ENOTFOUND (the model is kept).
+ */
+typedef int (*ig_epp_rewrite_cb)(void *arg, ig_iov_t model, ig_iov_t *target, ig_iov_t *rewrite_name);
+
 struct ig_epp_server_config {
-    ig_epp_datastore_t *ds;  /* borrowed; the candidates */
-    struct ig_sched *sched;  /* borrowed; used on the loop thread only */
-    ig_metrics_t *metrics;   /* borrowed; request and scheduler metrics are registered here (NULL: none) */
-    size_t max_body;         /* request body buffered per stream; 0: 64 MiB (larger: RESOURCE_EXHAUSTED) */
+    ig_epp_datastore_t *ds;        /* borrowed; the candidates */
+    struct ig_sched *sched;        /* borrowed; used on the loop thread only */
+    ig_metrics_t *metrics;         /* borrowed; request and scheduler metrics are registered here (NULL: none) */
+    size_t max_body;               /* request body buffered per stream; 0: 64 MiB (larger: RESOURCE_EXHAUSTED) */
     ig_epp_objective_cb objective; /* NULL: every request has priority 0 */
     void *objective_arg;
-    uint64_t seed; /* header-only requests' random pick; 0: from the clock */
+    ig_epp_rewrite_cb rewrite; /* NULL: only the rewrite header */
+    void *rewrite_arg;
+    const char *pool_namespace; /* the scheduler attempts' namespace label (NULL: "") */
+    uint64_t seed;              /* header-only requests' random pick; 0: from the clock */
 };
 
 typedef struct ig_epp_server ig_epp_server_t;

@@ -257,6 +257,13 @@ struct ig_http_client_config {
     /* HTTP/2: after this long without a frame from the server, send a PING; a PING unanswered for
      * as long again closes the connection (its streams end with IG_ETIMEDOUT). 0: off (default). */
     uint64_t h2_keepalive_ms;
+    /*
+     * Optional: called once per connection the client opened, when it is connected (|status| 0,
+     * after the TLS handshake on https) or failed (an IG_E* code), with the time since the connect
+     * started. Runs on the client's loop; must not call into the client. NULL: off.
+     */
+    void (*on_connect)(void *arg, int status, uint64_t duration_ns);
+    void *on_connect_arg;
 };
 
 struct ig_http_cstream_handler {

@@ -329,4 +329,26 @@ void ig_sched_forget_endpoint(struct ig_sched *s, uint32_t id);
 /** Prefix index entries over all endpoints (inference_extension_prefix_indexer_size). */
 size_t ig_sched_prefix_index_size(const struct ig_sched *s);
 
+/**
+ * The prefix-cache match of |ep| in the cycle just scheduled (call before the next cycle):
+ * |*matched| of |*total| prompt blocks of |*block_bytes| each (inference_extension_prefix_indexer_
+ * hit_ratio / hit_bytes). Returns 0, or IG_ENOTFOUND without a prefix producer or prompt blocks.
+ */
+int ig_sched_prefix_match(const struct ig_sched *s, const struct ig_sched_cycle *cy, const struct ig_sched_endpoint *ep,
+                          size_t *matched, size_t *total, size_t *block_bytes);
+
+/** The extension points ig_sched_set_timing reports (inference_extension_plugin_duration_seconds). */
+enum ig_sched_ext_point { IG_SCHED_EXT_FILTER, IG_SCHED_EXT_SCORER, IG_SCHED_EXT_PICKER, IG_SCHED_EXT_COUNT };
+/** The reference's name of |p|: "Filter", "Scorer", "Picker". */
+const char *ig_sched_ext_point_name(enum ig_sched_ext_point p);
+
+/**
+ * Called by ig_sched_schedule after each filter, scorer and picker with its wall time. |type| and
+ * |name| are the plugin's (NUL-terminated, stable for the scheduler's life: usable as cache keys).
+ */
+typedef void (*ig_sched_timing_cb)(void *arg, enum ig_sched_ext_point point, const char *type, const char *name,
+                                   uint64_t ns);
+/** Installs (or with NULL removes) the timing hook; without one the cycle reads no clock. */
+void ig_sched_set_timing(struct ig_sched *s, ig_sched_timing_cb cb, void *arg);
+
 #endif

@@ -31,6 +31,12 @@ struct ig_epp__scrape {
  */
 int ig_epp__parse_hostport(ig_iov_t text, struct sockaddr_storage *sa, uint16_t *port);
 
+/**
+ * Reads a whole file (at most IG_EPP_MAX_FILE bytes) into an owned, NUL-terminated buffer.
+ * Returns 0, -errno or IG_ETOOBIG.
+ */
+int ig_epp__read_file(const char *path, char **data, size_t *len);
+
 /** Formats a message into |err| (NULL-safe, truncating). */
 void ig_epp__errf(char *err, size_t errlen, const char *fmt, ...) IG_PRINTF(3, 4);
 

@@ -46,6 +46,7 @@ static const struct flag flags[] = {
     {"endpoint-target-ports", F_PORTS, OFF(n_target_ports)},
     {"endpoints", F_STRING, OFF(endpoints)},
     {"endpoints-file", F_STRING, OFF(endpoints_file)},
+    {"objectives-file", F_STRING, OFF(objectives_file)},
     {"v", F_INT, OFF(verbosity)},
     {"pool-name", F_K8S, 0},
     {"pool-group", F_K8S, 0},
@@ -68,6 +69,8 @@ static const char usage[] =
     "Endpoints (exactly one):\n"
     "  --endpoints IP:PORT,...            a static list\n"
     "  --endpoints-file FILE              YAML/JSON list of {address, metricsPort, labels}, watched\n"
+    "InferenceObjectives and InferenceModelRewrites (optional):\n"
+    "  --objectives-file FILE             YAML/JSON resources, watched\n"
     "Not available in this build (need Kubernetes): --pool-name, --pool-group, --endpoint-selector\n";
 
 const char *ig_epp_flags_usage(void)

@@ -31,6 +31,7 @@ struct epp_app {
     ig_epp_datastore_t *ds;
     struct ig_epp_endpoint_list list;
     ig_epp_file_source_t *fs;
+    ig_epp_objectives_source_t *os;
     ig_epp_scraper_t *sc;
     ig_metrics_t *reg;
     ig_epp_metrics_t *em;
@@ -162,6 +163,8 @@ static void close_handles(struct epp_app *a)
     a->sc = NULL;
     ig_epp_file_source_stop(a->fs);
     a->fs = NULL;
+    ig_epp_objectives_source_stop(a->os);
+    a->os = NULL;
 }
 
 static struct epp_app *g_app; /* the drain callbacks carry no argument but the server */
@@ -272,8 +275,22 @@ int ig_epp_main(int argc, char **argv)
         fprintf(stderr, "epp: endpoints: %s\n", err);
         goto out;
     }
+    if (a->f.objectives_file != NULL) {
+        a->os = ig_epp_objectives_source_start(&a->loop, a->f.objectives_file, err, sizeof(err));
+        if (a->os == NULL) {
+            fprintf(stderr, "epp: objectives: %s\n", err);
+            goto out;
+        }
+    }
     a->em = ig_epp_metrics_create(a->reg, a->ds, a->f.pool_name, a->f.metrics_staleness_ns);
-    struct ig_epp_server_config scfg = {.ds = a->ds, .sched = a->sched, .metrics = a->reg};
+    struct ig_epp_server_config scfg = {
+        .ds = a->ds, .sched = a->sched, .metrics = a->reg, .pool_namespace = a->f.pool_namespace};
+    if (a->os != NULL) {
+        scfg.objective = ig_epp_objectives_priority_cb;
+        scfg.objective_arg = a->os;
+        scfg.rewrite = ig_epp_objectives_rewrite_cb;
+        scfg.rewrite_arg = a->os;
+    }
     a->es = ig_epp_server_create(&scfg);
 
     struct ig_http_server_config hcfg = {0};
@@ -347,6 +364,7 @@ out:
     close_handles(a);
     ig_epp_scraper_destroy(a->sc);
     ig_epp_file_source_stop(a->fs);
+    ig_epp_objectives_source_stop(a->os);
     uv_run(&a->loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(&a->loop);
     if (a->sched != NULL)

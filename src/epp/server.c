@@ -35,9 +35,17 @@ typedef Envoy__Config__Core__V3__HeaderValue hv_t;
 #define MAX_SERIES       4096u      /* label sets per request-metric family (client-chosen model names) */
 #define NELEM(a)         (sizeof(a) / sizeof((a)[0]))
 
+/* inference_extension_info labels; a release build may define them from its tag and commit. */
+#ifndef IG_EPP_BUILD_REF
+#define IG_EPP_BUILD_REF "v0.1.0"
+#endif
+#ifndef IG_EPP_COMMIT
+#define IG_EPP_COMMIT "unknown"
+#endif
+
 /* ---- request metrics --------------------------------------------------------------------------- */
 
-enum { F_REQ, F_ERR, F_DUR, F_RUN, F_IN, F_OUT, F_REQ_SIZE, F_RESP_SIZE, F_COUNT };
+enum { F_REQ, F_ERR, F_DUR, F_RUN, F_IN, F_OUT, F_REQ_SIZE, F_RESP_SIZE, F_REWRITE, F_ATTEMPT, F_COUNT };
 
 struct series {
     char *key; /* family byte, then the label values separated by \x1f */
@@ -58,6 +66,15 @@ static const double resp_size_bounds[] = {1, 8, 16, 32, 64, 128, 256, 512, 1024,
 static const double e2e_bounds[] = {1e-6,   2e-6,  5e-6,  1e-5,  2e-5, 5e-5, 0.0001, 0.0002,
                                     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,   0.1};
 
+static const double hit_ratio_bounds[] = {0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1};
+static const double hit_bytes_bounds[] = {0, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304};
+
+struct plugin_hist {
+    const char *name; /* the scheduler's string: compared by address */
+    enum ig_sched_ext_point point;
+    struct ig_histogram *h;
+};
+
 struct ig_epp_server {
     struct ig_epp_server_config cfg;
     struct ig_grpc_method method;
@@ -70,7 +87,15 @@ struct ig_epp_server {
     size_t nseries, capseries;
     int series_full_logged;
     struct ig_histogram *e2e;
+    struct ig_histogram *hit_ratio, *hit_bytes; /* prefix-cache match of the primary pick */
+    struct plugin_hist *phist; /* inference_extension_plugin_duration_seconds, one per plugin run point */
+    size_t nphist;
 };
+
+static const char *cstr_or(const char *s, const char *dflt)
+{
+    return s != NULL ? s : dflt;
+}
 
 static uint64_t next_rand(ig_epp_server_t *es)
 {
@@ -98,7 +123,7 @@ static void *series_get(ig_epp_server_t *es, int fam, const char *model, const c
         es->series_full_logged = 1;
         return NULL;
     }
-    struct ig_metric_label l[3] = {{"model_name", model}, {"target_model_name", target}, {NULL, extra}};
+    struct ig_metric_label l[5] = {{"model_name", model}, {"target_model_name", target}, {NULL, extra}};
     void *s = NULL;
     ig_metrics_t *m = es->cfg.metrics;
     switch (fam) {
@@ -150,6 +175,26 @@ static void *series_get(ig_epp_server_t *es, int fam, const char *model, const c
                                  "target model.",
                                  resp_size_bounds, NELEM(resp_size_bounds), l, 2);
         break;
+    case F_REWRITE:
+        /* model = the rewrite's name, target = "<model>\x1f<target>" split below */
+        l[0] = (struct ig_metric_label){"model_rewrite_name", model};
+        l[1] = (struct ig_metric_label){"model_name", target};
+        l[2] = (struct ig_metric_label){"target_model", extra};
+        s = ig_metrics_counter(m, "inference_extension_model_rewrite_decisions_total",
+                               "[ALPHA] Total number of model rewrite decisions.", l, 3);
+        break;
+    case F_ATTEMPT: {
+        /* model = status, target = target model, extra = the picked endpoint's address (or "") */
+        const char *colon = strrchr(extra, ':');
+        l[0] = (struct ig_metric_label){"status", model};
+        l[1] = (struct ig_metric_label){"target_model_name", target};
+        l[2] = (struct ig_metric_label){"pod_name", extra};
+        l[3] = (struct ig_metric_label){"namespace", cstr_or(es->cfg.pool_namespace, "")};
+        l[4] = (struct ig_metric_label){"port", colon != NULL ? colon + 1 : ""};
+        s = ig_metrics_counter(m, "inference_extension_scheduler_attempts_total",
+                               "[ALPHA] Total number of scheduling attempts.", l, 5);
+        break;
+    }
     default:
         break;
     }
@@ -171,6 +216,29 @@ static int collect_prefix(ig_buf_t *out, void *data)
         return IG_ETOOBIG;
     return ig_prom_write_sample(out, "inference_extension_prefix_indexer_size", NULL, 0,
                                 (double)ig_sched_prefix_index_size(es->cfg.sched));
+}
+
+/* The scheduler's timing hook: one histogram per (extension point, plugin), found by address. */
+static void on_plugin_timing(void *arg, enum ig_sched_ext_point point, const char *type, const char *name, uint64_t ns)
+{
+    ig_epp_server_t *es = arg;
+    struct ig_histogram *h = NULL;
+    for (size_t i = 0; i < es->nphist && h == NULL; i++)
+        if (es->phist[i].name == name && es->phist[i].point == point)
+            h = es->phist[i].h;
+    if (h == NULL) {
+        struct ig_metric_label l[3] = {
+            {"extension_point", ig_sched_ext_point_name(point)}, {"plugin_type", type}, {"plugin_name", name}};
+        h = ig_metrics_histogram(es->cfg.metrics, "inference_extension_plugin_duration_seconds",
+                                 "[ALPHA] Plugin processing latency distribution in seconds for each extension point, "
+                                 "plugin type and plugin name.",
+                                 e2e_bounds, NELEM(e2e_bounds), l, 3);
+        if (h == NULL)
+            return;
+        es->phist = ig_realloc(es->phist, (es->nphist + 1) * sizeof(*es->phist));
+        es->phist[es->nphist++] = (struct plugin_hist){name, point, h};
+    }
+    ig_histogram_observe(h, (double)ns / 1e9);
 }
 
 /* ---- per-stream state -------------------------------------------------------------------------- */
@@ -213,11 +281,6 @@ struct estream {
     int64_t in_tokens, out_tokens;
     uint64_t resp_bytes;
 };
-
-static const char *cstr_or(const char *s, const char *dflt)
-{
-    return s != NULL ? s : dflt;
-}
 
 /* Packs |m| into the server's buffer and sends it on the stream. */
 static int send_msg(struct estream *st, const presp_t *m)
@@ -399,17 +462,21 @@ static void send_pick(struct estream *st, ig_iov_t dest, size_t body_len, int wi
     Envoy__Service__ExtProc__V3__HeadersResponse hr = ENVOY__SERVICE__EXT_PROC__V3__HEADERS_RESPONSE__INIT;
     common_t cr = ENVOY__SERVICE__EXT_PROC__V3__COMMON_RESPONSE__INIT;
     mutation_t mu = ENVOY__SERVICE__EXT_PROC__V3__HEADER_MUTATION__INIT;
-    hvo_t o[2];
-    hv_t v[2];
-    hvo_t *op[2] = {&o[0], &o[1]};
+    hvo_t o[3];
+    hv_t v[3];
+    hvo_t *op[3] = {&o[0], &o[1], &o[2]};
     char len_text[24];
 
     set_header(&o[0], &v[0], IG_EXTPROC_KEY_DEST, dest);
     mu.n_set_headers = 1;
+    if (st->request_id.len != 0) { /* the client's or the one generated for it, so logs line up */
+        set_header(&o[mu.n_set_headers], &v[mu.n_set_headers], "x-request-id", st->request_id);
+        mu.n_set_headers++;
+    }
     if (with_length && body_len > 0) {
         int n = snprintf(len_text, sizeof(len_text), "%zu", body_len);
-        set_header(&o[1], &v[1], "Content-Length", ig_iov(len_text, (size_t)n));
-        mu.n_set_headers = 2;
+        set_header(&o[mu.n_set_headers], &v[mu.n_set_headers], "Content-Length", ig_iov(len_text, (size_t)n));
+        mu.n_set_headers++;
     }
     mu.set_headers = op;
     cr.header_mutation = &mu;
@@ -619,6 +686,15 @@ static ig_iov_t model_back(struct estream *st, ig_iov_t in)
     return ig_iov(ig_buf_data(b), b->len);
 }
 
+static void count_attempt(ig_epp_server_t *es, const char *status, const char *target, ig_iov_t ep)
+{
+    char addr[80];
+    snprintf(addr, sizeof(addr), "%.*s", (int)IG_MIN(ep.len, sizeof(addr) - 1), ep.base != NULL ? ep.base : "");
+    struct ig_counter *c = series_get(es, F_ATTEMPT, status, target, addr);
+    if (c != NULL)
+        ig_counter_inc(c);
+}
+
 /* The whole body arrived: parse, admit, schedule, answer. */
 static void pick_body(struct estream *st)
 {
@@ -633,7 +709,16 @@ static void pick_body(struct estream *st)
         return;
     }
     st->model = ig_pool_dup(st->ctx->pool, req.model).base;
-    ig_iov_t target = st->rewrite.len != 0 ? st->rewrite : req.model;
+    ig_iov_t target = req.model, rw_target, rw_name;
+    if (st->rewrite.len != 0) {
+        target = st->rewrite; /* the header wins over InferenceModelRewrites */
+    } else if (es->cfg.rewrite != NULL && es->cfg.rewrite(es->cfg.rewrite_arg, req.model, &rw_target, &rw_name) == 0) {
+        target = rw_target;
+        char *name = ig_pool_dup(st->ctx->pool, rw_name).base;
+        struct ig_counter *c = series_get(es, F_REWRITE, name, st->model, ig_pool_dup(st->ctx->pool, target).base);
+        if (c != NULL)
+            ig_counter_inc(c);
+    }
     st->target = ig_pool_dup(st->ctx->pool, target).base;
 
     take_snapshot(st);
@@ -649,11 +734,26 @@ static void pick_body(struct estream *st)
     st->cycle = ig_pool_alloc(st->ctx->pool, sizeof(*st->cycle));
     ig_sched_cycle_init(st->cycle, &sreq, NULL);
     uint64_t t0 = ig_time_ns();
+    int scheduled = 0;
     int rc = ig_sched_admit(es->cfg.sched, &sreq, eps, n, &err);
-    if (rc == 0)
+    if (rc == 0) {
         rc = ig_sched_schedule(es->cfg.sched, st->cycle, eps, n, &err);
+        scheduled = 1;
+    }
     if (es->e2e != NULL && rc == 0)
         ig_histogram_observe(es->e2e, (double)(ig_time_ns() - t0) / 1e9);
+    size_t matched, total, block;
+    if (rc == 0 && es->hit_ratio != NULL &&
+        ig_sched_prefix_match(es->cfg.sched, st->cycle, st->cycle->picks[0].ep, &matched, &total, &block) == 0) {
+        ig_histogram_observe(es->hit_ratio, (double)matched / (double)total);
+        ig_histogram_observe(es->hit_bytes, (double)(matched * block));
+    }
+    if (rc == 0) {
+        for (size_t i = 0; i < st->cycle->n_picks; i++)
+            count_attempt(es, "success", st->target, st->cycle->picks[i].ep->address);
+    } else if (scheduled) {
+        count_attempt(es, "failure", st->target, IG_IOV_NULL); /* admission's shedding is no attempt */
+    }
     if (rc != 0) {
         immediate(st, err.status != 0 ? err.status : 500, err.msg[0] != '\0' ? err.msg : "inference error: Internal");
         return;
@@ -785,6 +885,28 @@ static void response_complete(struct estream *st)
 
 /* ---- message dispatch -------------------------------------------------------------------------- */
 
+/* A random (version 4) UUID, as the reference gives a request that came without an x-request-id. */
+static ig_iov_t new_request_id(struct estream *st)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t b[16];
+    uint64_t r0 = next_rand(st->es), r1 = next_rand(st->es);
+    memcpy(b, &r0, 8);
+    memcpy(b + 8, &r1, 8);
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    char *out = ig_pool_alloc(st->ctx->pool, 37);
+    size_t k = 0;
+    for (size_t i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[k++] = '-';
+        out[k++] = hex[b[i] >> 4];
+        out[k++] = hex[b[i] & 15];
+    }
+    out[k] = '\0';
+    return ig_iov(out, k);
+}
+
 static ig_iov_t copy_header(struct estream *st, ig_iov_t v)
 {
     return ig_pool_dup(st->ctx->pool, ig_iov(v.base, IG_MIN(v.len, (size_t)MAX_HEADER_VALUE)));
@@ -822,6 +944,8 @@ static void on_request_headers(struct estream *st, const preq_t *m)
     }
     if (st->path.len == 0 && xpath.len != 0)
         st->path = copy_header(st, xpath);
+    if (st->request_id.len == 0)
+        st->request_id = new_request_id(st);
     if (st->objective.len != 0 && st->es->cfg.objective != NULL &&
         st->es->cfg.objective(st->es->cfg.objective_arg, st->objective, &st->priority) != 0)
         st->priority = 0;
@@ -1035,6 +1159,22 @@ ig_epp_server_t *ig_epp_server_create(const struct ig_epp_server_config *cfg)
                                        "[ALPHA] End-to-end scheduling latency distribution in seconds.", e2e_bounds,
                                        NELEM(e2e_bounds), NULL, 0);
         ig_metrics_add_collector(cfg->metrics, collect_prefix, es);
+        ig_sched_set_timing(cfg->sched, on_plugin_timing, es);
+        es->hit_ratio = ig_metrics_histogram(cfg->metrics, "inference_extension_prefix_indexer_hit_ratio",
+                                             "[ALPHA] Ratio of prefix length matched to total prefix length in the "
+                                             "cache lookup.",
+                                             hit_ratio_bounds, NELEM(hit_ratio_bounds), NULL, 0);
+        es->hit_bytes = ig_metrics_histogram(cfg->metrics, "inference_extension_prefix_indexer_hit_bytes",
+                                             "[ALPHA] Length of the prefix match in number of bytes in the cache "
+                                             "lookup.",
+                                             hit_bytes_bounds, NELEM(hit_bytes_bounds), NULL, 0);
+        struct ig_metric_label info[2] = {{"commit", IG_EPP_COMMIT}, {"build_ref", IG_EPP_BUILD_REF}};
+        struct ig_gauge *g = ig_metrics_gauge(cfg->metrics, "inference_extension_info",
+                                              "[ALPHA] General information of the current build of Inference "
+                                              "Extension.",
+                                              info, 2);
+        if (g != NULL)
+            ig_gauge_set(g, 1);
     }
     return es;
 }
@@ -1056,6 +1196,9 @@ void ig_epp_server_destroy(ig_epp_server_t *es)
     for (size_t i = 0; i < es->nseries; i++)
         ig_free(es->series[i].key);
     ig_free(es->series);
+    if (es->cfg.metrics != NULL)
+        ig_sched_set_timing(es->cfg.sched, NULL, NULL);
+    ig_free(es->phist);
     ig_buf_dispose(&es->pack);
     ig_buf_dispose(&es->rw);
     ig_free(es);

@@ -208,8 +208,7 @@ int ig_epp_endpoints_load_string(const char *name, const char *text, size_t len,
     return rc;
 }
 
-/* Reads the whole file into an owned buffer (NUL-terminated). Returns 0, -errno or IG_ETOOBIG. */
-static int read_file(const char *path, char **data, size_t *len)
+int ig_epp__read_file(const char *path, char **data, size_t *len)
 {
     int rc = 0;
     char *buf = NULL;
@@ -261,7 +260,7 @@ int ig_epp_endpoints_load_file(const char *path, struct ig_epp_endpoint_list *ou
 {
     char *data = NULL;
     size_t len = 0;
-    int rc = read_file(path, &data, &len);
+    int rc = ig_epp__read_file(path, &data, &len);
     if (rc != 0) {
         ig_epp__errf(err, errlen, "%s: %s", path, rc == IG_ETOOBIG ? "file larger than 4 MiB" : ig_strerror(rc));
         return rc;
@@ -280,7 +279,7 @@ static int reload(struct ig_epp_file_source *fs, char *err, size_t errlen)
     size_t len = 0;
     struct ig_epp_endpoint_list list;
     ig_epp_endpoint_list_init(&list);
-    int rc = read_file(fs->path, &data, &len);
+    int rc = ig_epp__read_file(fs->path, &data, &len);
     if (rc != 0) {
         ig_epp__errf(err, errlen, "%s: %s", fs->path, rc == IG_ETOOBIG ? "file larger than 4 MiB" : ig_strerror(rc));
         goto out;

@@ -108,6 +108,16 @@ struct gw_plan {
 
 extern const double gw_duration_bounds[GW_STATS_BUCKETS];
 
+/* The GenAI and upstream-connect histograms (stats.c): at most GW_HIST_MAX bounds each. */
+#define GW_HIST_MAX 16
+
+/* One histogram series; single-writer atomics like the rest of a worker's statistics. */
+struct gw_hist {
+    _Atomic uint64_t b[GW_HIST_MAX + 1]; /* non-cumulative; [nbounds] counts the values above the last bound */
+    _Atomic uint64_t count;
+    _Atomic uint64_t sum; /* nanoseconds for durations, tokens for token counts */
+};
+
 /* One label set. The key is written once before |n| publishes it; values are single-writer atomics. */
 struct gw_stat {
     char gateway[GW_LABEL_MAX], listener[GW_LABEL_MAX], route[GW_LABEL_MAX], route_rule[GW_LABEL_MAX];
@@ -117,6 +127,9 @@ struct gw_stat {
     _Atomic uint64_t count;
     _Atomic uint64_t buckets[GW_STATS_BUCKETS + 1];
     _Atomic uint64_t sum_us;
+    /* GenAI histograms of this label set's requests (exposed by route identity, without method/status). */
+    struct gw_hist tokens[2]; /* gen_ai_token_type input, output */
+    struct gw_hist ttft, tpot;
 };
 
 struct gw_stats {
@@ -128,6 +141,7 @@ struct gw_stats {
     _Atomic uint64_t upstream_connects; /* requests that opened a new upstream connection */
     _Atomic uint64_t active_requests;   /* gauge: started - finished */
     _Atomic uint64_t ratelimited;
+    struct gw_hist connect[2]; /* upstream connection set-up: succeeded, failed */
 };
 
 /** Label values of one finished request (borrowed strings). */
@@ -139,6 +153,25 @@ struct gw_stat_key {
 void gw_stats_init(struct gw_stats *st);
 void gw_stats_dispose(struct gw_stats *st);
 void gw_stats_record(struct gw_stats *st, const struct gw_stat_key *k, uint64_t duration_ns);
+
+/* A request's streamed-response timing for the GenAI histograms (zeroed with the request). */
+struct gw_genai {
+    uint64_t first_ns, last_ns; /* first and last response body chunk */
+    unsigned stream : 1;        /* the response is text/event-stream */
+};
+/** 1 when |h| types the response text/event-stream. */
+int gw_genai_is_stream(const ig_http_headers_t *h);
+/** A response body chunk of the request arrived (timestamps a streamed response). */
+void gw_genai_chunk(struct gw_genai *g);
+/**
+ * Records the GenAI histograms of a finished request in the label set of |k| (after
+ * gw_stats_record): token usage when the response carried it (|in|/|out| -1: not seen), and for
+ * streamed responses the time to the first chunk since |start_ns| and the time per output token.
+ */
+void gw_stats_genai(struct gw_stats *st, const struct gw_stat_key *k, const struct gw_genai *g, uint64_t start_ns,
+                    int64_t in, int64_t out);
+/** ig_http_client_config.on_connect for a worker's origins; |arg| is the worker's struct gw_stats. */
+void gw_stats_on_connect(void *arg, int status, uint64_t duration_ns);
 
 /* ---- the process ----------------------------------------------------------------------------- */
 

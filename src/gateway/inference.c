@@ -636,7 +636,12 @@ void gw_inf_response_headers(struct gw_inf *inf, const ig_http_response_t *resp,
                              struct gw_origin *served)
 {
     inf->uresp = d;
-    if (!inf->fallback && served != NULL && inf->bp->epp != NULL)
+    /* A response arrived: no other endpoint will be tried, the upstream body copy can go. */
+    ig_buf_dispose(&inf->up);
+    inf->up_ok = 0;
+    /* Passthrough backends remember what the picker chose (per picker address and worker): the
+     * failOpen fallback when they have no endpoints of their own. */
+    if (!inf->fallback && served != NULL && inf->bp->ir->destination_mode == IG_CFG_DEST_PASSTHROUGH)
         learn(inf->bp->epp, served);
     if (inf->bypass || inf->call == NULL || inf->cancelled) {
         inf->bypass = 1;

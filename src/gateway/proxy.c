@@ -55,6 +55,7 @@ struct gw_req {
     uint64_t attempt_timeout_ns;
     int64_t input_tokens, output_tokens; /* OpenAI usage in the response body, -1: not seen */
     char tail[GW_USAGE_TAIL];            /* last bytes of the previous body chunk (keys split across chunks) */
+    struct gw_genai gen;                 /* streamed-response timing for the GenAI metrics */
     size_t tail_len;
     int status;
     const char *reason;
@@ -516,6 +517,7 @@ static void usage_scan(struct gw_req *r, const char *data, size_t len)
 {
     static const char *const keys[2] = {"\"prompt_tokens\":", "\"completion_tokens\":"};
     int64_t *out[2] = {&r->input_tokens, &r->output_tokens};
+    gw_genai_chunk(&r->gen);
     char win[2 * GW_USAGE_TAIL];
     size_t head = IG_MIN(len, GW_USAGE_TAIL);
     memcpy(win, r->tail, r->tail_len);
@@ -569,7 +571,12 @@ static void up_on_response(ig_http_cstream_t *cs, const ig_http_response_t *resp
         apply_mod(&s->pool, &d.headers, r->bp->named->response_headers);
     apply_mod(&s->pool, &d.headers, r->route->policies.response_headers);
     if (r->inf_on) {
-        /* The picker sees the upstream's head and may rewrite it; the client gets it on its answer. */
+        /* The picker sees the upstream's head and may rewrite it; the client gets it on its answer,
+         * later, so the strings (borrowed from the upstream's read buffer) are copied now. */
+        for (size_t i = 0; i < d.headers.len; i++) {
+            d.headers.v[i].name = ig_pool_dup(&s->pool, d.headers.v[i].name);
+            d.headers.v[i].value = ig_pool_dup(&s->pool, d.headers.v[i].value);
+        }
         r->dresp = d;
         gw_inf_response_headers(&r->inf, resp, &r->dresp, r->origin);
         return;
@@ -577,6 +584,7 @@ static void up_on_response(ig_http_cstream_t *cs, const ig_http_response_t *resp
     r->status = resp->status;
     r->responded = 1;
     r->scan_usage = is_openai_type(&resp->headers);
+    r->gen.stream = gw_genai_is_stream(&resp->headers);
     ig_http_stream_respond(s, &d, 0);
 }
 
@@ -710,6 +718,7 @@ static void inf_resp_headers(void *owner)
     r->status = r->dresp.status;
     r->responded = 1;
     r->scan_usage = is_openai_type(&r->dresp.headers);
+    r->gen.stream = gw_genai_is_stream(&r->dresp.headers);
     ig_http_stream_respond(r->s, &r->dresp, 0);
 }
 
@@ -900,6 +909,7 @@ static void down_on_close(ig_http_stream_t *s, int err)
         gateway,  listener, route, rule, backend, method_label(s->req.method), r->reason != NULL ? r->reason : "",
         r->status};
     gw_stats_record(&r->w->stats, &k, dur);
+    gw_stats_genai(&r->w->stats, &k, &r->gen, s->start_ns, r->input_tokens, r->output_tokens);
 
     struct gw_access a = {0};
     a.gateway = gateway;

@@ -72,7 +72,8 @@ static void bump(_Atomic uint64_t *v, uint64_t by)
     atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + by, memory_order_relaxed);
 }
 
-void gw_stats_record(struct gw_stats *st, const struct gw_stat_key *k, uint64_t duration_ns)
+/* The entry of |k|'s label set, created on first use (the overflow entry once the table is full). */
+static struct gw_stat *find_entry(struct gw_stats *st, const struct gw_stat_key *k)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     h = fnv(h, k->gateway);
@@ -114,6 +115,12 @@ void gw_stats_record(struct gw_stats *st, const struct gw_stat_key *k, uint64_t 
             break;
         }
     }
+    return e;
+}
+
+void gw_stats_record(struct gw_stats *st, const struct gw_stat_key *k, uint64_t duration_ns)
+{
+    struct gw_stat *e = find_entry(st, k);
     double secs = (double)duration_ns / 1e9;
     uint32_t b = 0;
     while (b < GW_STATS_BUCKETS && secs > gw_duration_bounds[b])
@@ -121,6 +128,80 @@ void gw_stats_record(struct gw_stats *st, const struct gw_stat_key *k, uint64_t 
     bump(&e->count, 1);
     bump(&e->buckets[b], 1);
     bump(&e->sum_us, duration_ns / 1000);
+}
+
+/* ---- GenAI and upstream connect histograms ------------------------------------------------------ */
+
+/* OpenTelemetry GenAI semantic-convention bucket boundaries (as agentgateway exposes them). */
+static const double token_bounds[] = {1,     4,     16,     64,      256,     1024,     4096,
+                                      16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864};
+static const double ttft_bounds[] = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
+                                     0.25,  0.5,   0.75, 1.0,  2.5,  5.0,  7.5,  10.0};
+static const double tpot_bounds[] = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5};
+/* Connection set-up: loopback connects take tens of microseconds, TLS handshakes milliseconds. */
+static const double connect_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                        0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
+
+#define NB(a) (sizeof(a) / sizeof((a)[0]))
+
+_Static_assert(NB(token_bounds) <= GW_HIST_MAX && NB(ttft_bounds) <= GW_HIST_MAX && NB(tpot_bounds) <= GW_HIST_MAX &&
+                   NB(connect_bounds) <= GW_HIST_MAX,
+               "GW_HIST_MAX too small");
+
+/* |v| in the unit of |bounds| (seconds or tokens); |sum| in the series' stored unit. */
+static void hist_observe(struct gw_hist *h, const double *bounds, size_t nb, double v, uint64_t sum)
+{
+    size_t b = 0;
+    while (b < nb && v > bounds[b])
+        b++;
+    bump(&h->b[b], 1);
+    bump(&h->count, 1);
+    bump(&h->sum, sum);
+}
+
+int gw_genai_is_stream(const ig_http_headers_t *h)
+{
+    ssize_t i = ig_http_headers_find(h, IG_STRLIT("content-type"), 0);
+    return i >= 0 && memmem(h->v[i].value.base, h->v[i].value.len, "event-stream", 12) != NULL;
+}
+
+void gw_genai_chunk(struct gw_genai *g)
+{
+    if (!g->stream)
+        return;
+    uint64_t now = ig_time_ns();
+    if (g->first_ns == 0)
+        g->first_ns = now;
+    g->last_ns = now;
+}
+
+void gw_stats_genai(struct gw_stats *st, const struct gw_stat_key *k, const struct gw_genai *g, uint64_t start_ns,
+                    int64_t in, int64_t out)
+{
+    int ttft = g->stream && g->first_ns != 0 && g->first_ns >= start_ns;
+    if (in < 0 && out < 0 && !ttft)
+        return;
+    struct gw_stat *e = find_entry(st, k);
+    if (in >= 0)
+        hist_observe(&e->tokens[0], token_bounds, NB(token_bounds), (double)in, (uint64_t)in);
+    if (out >= 0)
+        hist_observe(&e->tokens[1], token_bounds, NB(token_bounds), (double)out, (uint64_t)out);
+    if (!ttft)
+        return;
+    uint64_t first = g->first_ns - start_ns;
+    hist_observe(&e->ttft, ttft_bounds, NB(ttft_bounds), (double)first / 1e9, first);
+    /* Tokens after the first one, over the time they took to arrive. */
+    if (out > 1 && g->last_ns > g->first_ns) {
+        uint64_t per = (g->last_ns - g->first_ns) / (uint64_t)(out - 1);
+        hist_observe(&e->tpot, tpot_bounds, NB(tpot_bounds), (double)per / 1e9, per);
+    }
+}
+
+void gw_stats_on_connect(void *arg, int status, uint64_t duration_ns)
+{
+    struct gw_stats *st = arg;
+    hist_observe(&st->connect[status == 0 ? 0 : 1], connect_bounds, NB(connect_bounds), (double)duration_ns / 1e9,
+                 duration_ns);
 }
 
 /* ---- scrape ------------------------------------------------------------------------------------ */
@@ -155,6 +236,137 @@ static size_t fill_labels(const struct gw_stat *e, struct ig_metric_label *l, ch
         l[n++] = (struct ig_metric_label){"reason", e->reason};
     }
     return n;
+}
+
+/* A histogram summed over workers (and over label sets sharing a route identity). */
+struct hsum {
+    uint64_t b[GW_HIST_MAX + 1];
+    uint64_t count, sum;
+};
+
+static void hsum_add(struct hsum *d, const struct gw_hist *h)
+{
+    d->count += atomic_load_explicit(&h->count, memory_order_relaxed);
+    d->sum += atomic_load_explicit(&h->sum, memory_order_relaxed);
+    for (size_t b = 0; b <= GW_HIST_MAX; b++)
+        d->b[b] += atomic_load_explicit(&h->b[b], memory_order_relaxed);
+}
+
+/* The GenAI series of one route identity (gateway, listener, route, route_rule, backend). */
+struct genai_sum {
+    const struct gw_stat *key;
+    struct hsum tokens[2], ttft, tpot;
+};
+
+static int same_route(const struct gw_stat *a, const struct gw_stat *b)
+{
+    return strcmp(a->gateway, b->gateway) == 0 && strcmp(a->listener, b->listener) == 0 &&
+           strcmp(a->route, b->route) == 0 && strcmp(a->route_rule, b->route_rule) == 0 &&
+           strcmp(a->backend, b->backend) == 0;
+}
+
+static int write_hsum(ig_buf_t *out, const char *name, struct ig_metric_label *l, size_t nl, const double *bounds,
+                      size_t nb, const struct hsum *h, double sum_scale)
+{
+    if (h->count == 0)
+        return 0;
+    return ig_prom_write_histogram(out, name, l, nl, bounds, nb, h->b, (double)h->sum * sum_scale, h->count);
+}
+
+static int render_genai(ig_buf_t *out)
+{
+    size_t cap = 64, n = 0;
+    struct genai_sum *g = ig_calloc(cap, sizeof(*g));
+    for (int wi = 0; wi < gw.nworkers; wi++) {
+        struct gw_worker *w = __atomic_load_n(&gw.w[wi], __ATOMIC_ACQUIRE);
+        if (w == NULL)
+            continue;
+        struct gw_stats *st = &w->stats;
+        size_t cnt = atomic_load_explicit(&st->n, memory_order_acquire);
+        for (size_t i = 0; i <= cnt && i <= GW_STATS_MAX; i++) {
+            const struct gw_stat *e = i == cnt ? &st->v[GW_STATS_MAX] : &st->v[i];
+            if (atomic_load_explicit(&e->tokens[0].count, memory_order_relaxed) == 0 &&
+                atomic_load_explicit(&e->tokens[1].count, memory_order_relaxed) == 0 &&
+                atomic_load_explicit(&e->ttft.count, memory_order_relaxed) == 0)
+                continue;
+            struct genai_sum *t = NULL;
+            for (size_t j = 0; j < n && t == NULL; j++) {
+                if (same_route(g[j].key, e))
+                    t = &g[j];
+            }
+            if (t == NULL) {
+                if (n == cap) {
+                    cap *= 2;
+                    g = ig_realloc(g, cap * sizeof(*g));
+                }
+                t = &g[n++];
+                memset(t, 0, sizeof(*t));
+                t->key = e;
+            }
+            hsum_add(&t->tokens[0], &e->tokens[0]);
+            hsum_add(&t->tokens[1], &e->tokens[1]);
+            hsum_add(&t->ttft, &e->ttft);
+            hsum_add(&t->tpot, &e->tpot);
+        }
+    }
+    struct ig_metric_label l[IG_METRICS_MAX_LABELS];
+    char unused[16];
+    int rc = ig_prom_write_family(out, "infergate_gen_ai_client_token_usage",
+                                  "Input and output tokens per request (OpenAI usage)", IG_METRIC_HISTOGRAM);
+    for (size_t j = 0; rc == 0 && j < n; j++) {
+        size_t nl = fill_labels(g[j].key, l, unused, sizeof(unused), 0) - 1; /* route identity: no method */
+        l[nl] = (struct ig_metric_label){"gen_ai_token_type", "input"};
+        rc = write_hsum(out, "infergate_gen_ai_client_token_usage", l, nl + 1, token_bounds, NB(token_bounds),
+                        &g[j].tokens[0], 1);
+        l[nl].value = "output";
+        if (rc == 0)
+            rc = write_hsum(out, "infergate_gen_ai_client_token_usage", l, nl + 1, token_bounds, NB(token_bounds),
+                            &g[j].tokens[1], 1);
+    }
+    if (rc == 0)
+        rc = ig_prom_write_family(out, "infergate_gen_ai_server_time_to_first_token_seconds",
+                                  "Streamed responses: time from the request head to the first response chunk",
+                                  IG_METRIC_HISTOGRAM);
+    for (size_t j = 0; rc == 0 && j < n; j++) {
+        size_t nl = fill_labels(g[j].key, l, unused, sizeof(unused), 0) - 1;
+        rc = write_hsum(out, "infergate_gen_ai_server_time_to_first_token_seconds", l, nl, ttft_bounds, NB(ttft_bounds),
+                        &g[j].ttft, 1e-9);
+    }
+    if (rc == 0)
+        rc = ig_prom_write_family(out, "infergate_gen_ai_server_time_per_output_token_seconds",
+                                  "Streamed responses: time from the first to the last chunk per output token after "
+                                  "the first",
+                                  IG_METRIC_HISTOGRAM);
+    for (size_t j = 0; rc == 0 && j < n; j++) {
+        size_t nl = fill_labels(g[j].key, l, unused, sizeof(unused), 0) - 1;
+        rc = write_hsum(out, "infergate_gen_ai_server_time_per_output_token_seconds", l, nl, tpot_bounds,
+                        NB(tpot_bounds), &g[j].tpot, 1e-9);
+    }
+    ig_free(g);
+    return rc;
+}
+
+static int render_connect(ig_buf_t *out)
+{
+    struct hsum c[2];
+    memset(c, 0, sizeof(c));
+    for (int wi = 0; wi < gw.nworkers; wi++) {
+        struct gw_worker *w = __atomic_load_n(&gw.w[wi], __ATOMIC_ACQUIRE);
+        if (w == NULL)
+            continue;
+        hsum_add(&c[0], &w->stats.connect[0]);
+        hsum_add(&c[1], &w->stats.connect[1]);
+    }
+    struct ig_metric_label l[1] = {{"result", "success"}};
+    int rc = ig_prom_write_family(out, "infergate_upstream_connect_duration_seconds",
+                                  "Upstream connection set-up (TCP, and TLS on https), by result", IG_METRIC_HISTOGRAM);
+    for (int i = 0; rc == 0 && i < 2; i++) {
+        l[0].value = i == 0 ? "success" : "failure";
+        /* Both series always appear, so a dashboard sees failures start from zero. */
+        rc = ig_prom_write_histogram(out, "infergate_upstream_connect_duration_seconds", l, 1, connect_bounds,
+                                     NB(connect_bounds), c[i].b, (double)c[i].sum / 1e9, c[i].count);
+    }
+    return rc;
 }
 
 int gw_metrics_render(ig_buf_t *out)
@@ -251,6 +463,10 @@ int gw_metrics_render(ig_buf_t *out)
     if (rc == 0)
         rc = ig_prom_write_sample(out, "infergate_config_last_reload_success_timestamp_seconds", NULL, 0,
                                   atomic_load(&gw.reload_time));
+    if (rc == 0)
+        rc = render_connect(out);
+    if (rc == 0)
+        rc = render_genai(out);
     if (rc == 0)
         rc = ig_prom_write_family(out, "infergate_build_info", "Build information", IG_METRIC_GAUGE);
     struct ig_metric_label bl[1] = {{"version", "0.1.0"}};

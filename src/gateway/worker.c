@@ -66,6 +66,8 @@ static struct gw_origin *origin_get(struct gw_worker *w, const struct sockaddr_s
     cc.connect_timeout_ms = connect_ms;
     cc.idle_timeout_ms = 90000;
     cc.max_idle = 256;
+    cc.on_connect = gw_stats_on_connect;
+    cc.on_connect_arg = &w->stats;
     if (o->tls) {
         char err[256];
         o->ssl_ctx = ig_tls_client_ctx(root[0] != 0 ? root : NULL, insecure, version == IG_HTTP_2 ? "h2" : "http/1.1",

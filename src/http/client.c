@@ -125,6 +125,7 @@ static struct ig_http_cconn *open_conn(ig_http_client_t *c)
     struct ig_http_cconn *cc =
         c->config.version == IG_HTTP_2 ? ig_h2__client_conn_create(c, sock) : ig_h1__client_conn_create(c, sock);
     cc->client = c;
+    cc->opened_ns = ig_time_ns();
     if (cc->sock == NULL)
         cc->sock = sock;
     if (!ig_list_linked(&cc->link)) {
@@ -283,6 +284,12 @@ static void idle_timer_closed(uv_handle_t *h)
     } else {
         c->idle_timer.data = NULL; /* marks the timer closed for conn_gone */
     }
+}
+
+void ig_http__client_conn_connected(ig_http_client_t *c, struct ig_http_cconn *cc, int status)
+{
+    if (c->config.on_connect != NULL)
+        c->config.on_connect(c->config.on_connect_arg, status, ig_time_ns() - cc->opened_ns);
 }
 
 void ig_http__client_conn_gone(ig_http_client_t *c, struct ig_http_cconn *cc)

@@ -434,6 +434,7 @@ static void process(struct h1c_conn *c)
 static void on_connect(ig_sock_t *sock, int status)
 {
     struct h1c_conn *c = sock->data;
+    ig_http__client_conn_connected(c->client, &c->super, status);
     if (status != 0) {
         c->connect_err = status;
         return; /* on_close follows */

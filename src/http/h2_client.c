@@ -630,9 +630,11 @@ static void h2c_on_connect(ig_sock_t *s, int status)
 {
     struct h2c_conn *conn = s->data;
 
+    int alpn_ok = status != 0 || !ig_sock_is_tls(s) || ig_iov_eq(ig_sock_alpn(s), IG_STRLIT("h2"));
+    ig_http__client_conn_connected(conn->super.client, &conn->super, alpn_ok ? status : IG_EPROTO);
     if (status != 0)
         return; /* on_close follows */
-    if (ig_sock_is_tls(s) && !ig_iov_eq(ig_sock_alpn(s), IG_STRLIT("h2"))) {
+    if (!alpn_ok) {
         ig_log_warn("h2", "the server did not negotiate h2 (ALPN)");
         conn->closing = 1;
         conn->close_err = IG_EPROTO;

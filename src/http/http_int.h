@@ -78,6 +78,7 @@ struct ig_http_cconn {
     const struct ig_http_cconn_ops *ops;
     int connected;
     uint64_t idle_since_ns; /* 0 while busy */
+    uint64_t opened_ns;     /* connect start, for config.on_connect */
 };
 
 struct ig_http_client {
@@ -100,6 +101,8 @@ struct ig_http_cconn *ig_h2__client_conn_create(ig_http_client_t *c, ig_sock_t *
 
 /* Called by an engine when |cc| can take more work (connected, response done, stream closed). */
 void ig_http__client_conn_ready(ig_http_client_t *c, struct ig_http_cconn *cc);
+/* Called by an engine from its socket's on_connect (|status| as given there): reports config.on_connect. */
+void ig_http__client_conn_connected(ig_http_client_t *c, struct ig_http_cconn *cc, int status);
 /* Called by an engine when |cc| is gone (unlinks and frees the base; waiting streams get a new one). */
 void ig_http__client_conn_gone(ig_http_client_t *c, struct ig_http_cconn *cc);
 

@@ -152,6 +152,23 @@ int ig_sched_admit(const struct ig_sched *s, const struct ig_sched_request *req,
     return 0;
 }
 
+const char *ig_sched_ext_point_name(enum ig_sched_ext_point p)
+{
+    static const char *const names[IG_SCHED_EXT_COUNT] = {"Filter", "Scorer", "Picker"};
+    return (unsigned)p < IG_SCHED_EXT_COUNT ? names[p] : "Unknown";
+}
+
+void ig_sched_set_timing(struct ig_sched *s, ig_sched_timing_cb cb, void *arg)
+{
+    s->timing = cb;
+    s->timing_arg = arg;
+}
+
+static void timed(const struct ig_sched *s, enum ig_sched_ext_point point, const struct ig_sched_plugin *p, uint64_t t0)
+{
+    s->timing(s->timing_arg, point, p->cfg->type.base, p->cfg->name.base, ig_time_ns() - t0);
+}
+
 int ig_sched_schedule(struct ig_sched *s, struct ig_sched_cycle *cy, struct ig_sched_endpoint *const *eps, size_t n,
                       struct ig_sched_error *err)
 {
@@ -186,7 +203,10 @@ int ig_sched_schedule(struct ig_sched *s, struct ig_sched_cycle *cy, struct ig_s
     size_t m = n;
     for (size_t f = 0; f < pr->n_filters; f++) {
         const struct ig_sched_plugin *p = pr->filters[f];
+        uint64_t t0 = s->timing != NULL ? ig_time_ns() : 0;
         size_t k = p->t->filter->filter(p, cy, cur, m, tmp);
+        if (s->timing != NULL)
+            timed(s, IG_SCHED_EXT_FILTER, p, t0);
         if (k == 0) {
             if (err != NULL) {
                 err->status = 429;
@@ -206,7 +226,10 @@ int ig_sched_schedule(struct ig_sched *s, struct ig_sched_cycle *cy, struct ig_s
     memset(total, 0, m * sizeof(double));
     for (size_t k = 0; k < pr->n_scorers; k++) {
         const struct ig_sched_wscorer *w = &pr->scorers[k];
+        uint64_t t0 = s->timing != NULL ? ig_time_ns() : 0;
         w->p->t->scorer->score(w->p, cy, cur, m, one);
+        if (s->timing != NULL)
+            timed(s, IG_SCHED_EXT_SCORER, w->p, t0);
         for (size_t i = 0; i < m; i++) {
             double v = one[i];
             v = v > 1.0 ? 1.0 : (v >= 0.0 ? v : 0.0); /* also maps NaN to 0 */
@@ -215,7 +238,10 @@ int ig_sched_schedule(struct ig_sched *s, struct ig_sched_cycle *cy, struct ig_s
     }
     for (size_t i = 0; i < m; i++)
         sc[i] = (struct ig_sched_scored){cur[i], total[i]};
+    uint64_t t0 = s->timing != NULL ? ig_time_ns() : 0;
     cy->n_picks = pr->picker->t->picker->pick(pr->picker, cy, sc, m, cy->picks, IG_SCHED_MAX_PICKS);
+    if (s->timing != NULL)
+        timed(s, IG_SCHED_EXT_PICKER, pr->picker, t0);
     cy->profile = pr->name;
     return 0;
 }
@@ -248,6 +274,17 @@ void ig_sched_forget_endpoint(struct ig_sched *s, uint32_t id)
 {
     if (s->prefix != NULL)
         ig_prefix_index_forget(s->prefix->state, id);
+}
+
+int ig_sched_prefix_match(const struct ig_sched *s, const struct ig_sched_cycle *cy, const struct ig_sched_endpoint *ep,
+                          size_t *matched, size_t *total, size_t *block_bytes)
+{
+    if (s->prefix == NULL || cy->_n_hashes == 0 || cy->_seq == 0)
+        return IG_ENOTFOUND;
+    *matched = ig_prefix_index_matched(s->prefix->state, ep->id, cy->_seq);
+    *total = cy->_n_hashes;
+    *block_bytes = cy->_block_chars;
+    return 0;
 }
 
 size_t ig_sched_prefix_index_size(const struct ig_sched *s)

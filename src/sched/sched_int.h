@@ -154,7 +154,9 @@ struct ig_sched {
      * allocate: candidates x2, totals, one scorer's scores, scored pairs, picker keys. */
     void *scratch;
     size_t scratch_n;
-    double *keys; /* n doubles for the weighted-random picker */
+    double *keys;              /* n doubles for the weighted-random picker */
+    ig_sched_timing_cb timing; /* plugin durations (NULL: not measured) */
+    void *timing_arg;
 };
 
 /* Random numbers (xorshift64*): pickers' shuffles and tie-breaks. */

@@ -8,7 +8,9 @@
 //     content-length) and in dynamic_metadata["envoy.lb"], then streams the body back in chunks of
 //     at most 62000 bytes (the last with end_of_stream);
 //   - answers response_headers with `x-epp-served: <x-gateway-destination-endpoint-served>` (or
-//     `fail: missing ...`) and streams every response body chunk back as it arrives.
+//     `fail: missing ...`), `x-epp-request-id: <x-request-id of the request>` and
+//     `x-epp-saw-destination: <value>` when the request carried an x-gateway-destination-endpoint*
+//     header; it streams every response body chunk back as it arrives.
 // Test-only request headers: `test-epp-immediate: 429|503` answers an ImmediateResponse;
 // `test-epp-destination: <value>` returns that destination verbatim (comma lists, bad values);
 // `test-epp-metadata-only: 1` sends the pick in dynamic_metadata only.
@@ -32,7 +34,6 @@ const opt = (name, dflt) => {
 };
 const endpoints = opt('--endpoints', '').split(',').map((s) => s.trim()).filter(Boolean);
 let rr = 0;
-let streams = 0;
 
 const headerValue = (h) => (h.raw_value && h.raw_value.length > 0 ? Buffer.from(h.raw_value).toString() : h.value ?? '');
 const hv = (key, value) => ({ header: { key, raw_value: Buffer.from(value) } });
@@ -49,7 +50,6 @@ function pick(headers) {
 }
 
 function processCall(call) {
-  streams++;
   let headers = {};
   let chunks = [];
   let answered = false;
@@ -107,7 +107,11 @@ function processCall(call) {
       const served = strValue(lb?.fields?.['x-gateway-destination-endpoint-served']);
       const note = lb === undefined ? 'fail: missing envoy lb metadata'
         : served === undefined ? 'fail: missing destination endpoint served metadata' : served;
-      call.write({ response_headers: { response: { header_mutation: { set_headers: [hv('x-epp-served', note)] } } } });
+      const set = [hv('x-epp-served', note)];
+      if (headers['x-request-id'] !== undefined) set.push(hv('x-epp-request-id', headers['x-request-id']));
+      const saw = Object.keys(headers).filter((k) => k.startsWith('x-gateway-destination-endpoint'));
+      if (saw.length > 0) set.push(hv('x-epp-saw-destination', saw.join(',')));
+      call.write({ response_headers: { response: { header_mutation: { set_headers: set } } } });
       if (req.response_headers.end_of_stream) call.end();
     } else if (req.response_body) {
       call.write({ response_body: { response: { body_mutation: { streamed_response: {

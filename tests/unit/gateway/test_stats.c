@@ -119,6 +119,98 @@ static void test_overflow(void **state)
     assert_int_equal(atomic_load(&workers[0].stats.v[GW_STATS_MAX].count), 10);
 }
 
+static void render(ig_buf_t *out)
+{
+    ig_buf_init(out, 1 << 20);
+    assert_int_equal(gw_metrics_render(out), 0);
+    assert_non_null(ig_buf_reserve(out, 1));
+    ig_buf_data(out)[out->len] = 0;
+}
+
+static void test_genai(void **state)
+{
+    (void)state;
+    struct gw_stat_key a = key("r1", "GET", 200), b = key("r1", "POST", 200), c = key("r2", "GET", 200);
+    /* A streamed response: first chunk 50 ms after the head, then 99 more tokens 20 ms apart. */
+    uint64_t start = 1000000000ULL;
+    struct gw_genai g = {.first_ns = start + 50000000ULL, .last_ns = start + 50000000ULL + 99 * 20000000ULL};
+    g.stream = 1;
+    gw_stats_record(&workers[0].stats, &a, 2000000);
+    gw_stats_genai(&workers[0].stats, &a, &g, start, 10, 100);
+    /* A JSON response on the other worker, another method: the same route identity. */
+    struct gw_genai plain = {0};
+    gw_stats_record(&workers[1].stats, &b, 2000000);
+    gw_stats_genai(&workers[1].stats, &b, &plain, start, 3000, 5);
+    /* No usage, not streamed: nothing recorded. */
+    gw_stats_record(&workers[1].stats, &c, 2000000);
+    gw_stats_genai(&workers[1].stats, &c, &plain, start, -1, -1);
+
+    ig_buf_t out;
+    render(&out);
+    const char *page = ig_buf_data(&out);
+    const char *in = "backend=\"127.0.0.1:9\",gen_ai_token_type=\"input\"";
+    const char *outp = "backend=\"127.0.0.1:9\",gen_ai_token_type=\"output\"";
+    assert_non_null(strstr(page, "# TYPE infergate_gen_ai_client_token_usage histogram"));
+    assert_true(sample(page, "infergate_gen_ai_client_token_usage_count{", in) == 2);
+    assert_true(sample(page, "infergate_gen_ai_client_token_usage_sum{", in) == 3010);
+    assert_true(sample(page, "infergate_gen_ai_client_token_usage_sum{", outp) == 105);
+    /* token buckets 1, 4, 16, ..., 4096: 10 -> le 16, 3000 -> le 4096 */
+    assert_true(sample(page, "infergate_gen_ai_client_token_usage_bucket{", "\"input\",le=\"4\"") == 0);
+    assert_true(sample(page, "infergate_gen_ai_client_token_usage_bucket{", "\"input\",le=\"16\"") == 1);
+    assert_true(sample(page, "infergate_gen_ai_client_token_usage_bucket{", "\"input\",le=\"4096\"") == 2);
+    assert_true(sample(page, "infergate_gen_ai_client_token_usage_bucket{", "\"output\",le=\"4\"") == 0);
+    assert_true(sample(page, "infergate_gen_ai_client_token_usage_bucket{", "\"output\",le=\"16\"") == 1);
+    assert_true(sample(page, "infergate_gen_ai_client_token_usage_bucket{", "\"output\",le=\"256\"") == 2);
+    /* GenAI series carry the route identity only: no method, no status, no route without usage */
+    assert_null(strstr(page, "infergate_gen_ai_client_token_usage_count{gateway=\"bind/8080\",listener=\"listener0\","
+                             "route=\"r1\",route_rule=\"unknown\",backend=\"127.0.0.1:9\",method"));
+    assert_true(sample(page, "infergate_gen_ai_client_token_usage_count{", "route=\"r2\"") == 0);
+    /* time to first token 50 ms: bounds ... 0.04, 0.06 ... */
+    assert_true(sample(page, "infergate_gen_ai_server_time_to_first_token_seconds_count{", "route=\"r1\"") == 1);
+    assert_true(sample(page, "infergate_gen_ai_server_time_to_first_token_seconds_bucket{", "le=\"0.04\"") == 0);
+    assert_true(sample(page, "infergate_gen_ai_server_time_to_first_token_seconds_bucket{", "le=\"0.06\"") == 1);
+    double ttft_sum = sample(page, "infergate_gen_ai_server_time_to_first_token_seconds_sum{", "route=\"r1\"");
+    assert_true(ttft_sum > 0.0499 && ttft_sum < 0.0501);
+    /* 99 tokens after the first over 1.98 s: 20 ms each (bounds 0.01, 0.025) */
+    assert_true(sample(page, "infergate_gen_ai_server_time_per_output_token_seconds_count{", "route=\"r1\"") == 1);
+    assert_true(sample(page, "infergate_gen_ai_server_time_per_output_token_seconds_bucket{", "le=\"0.01\"") == 0);
+    assert_true(sample(page, "infergate_gen_ai_server_time_per_output_token_seconds_bucket{", "le=\"0.025\"") == 1);
+    ig_buf_dispose(&out);
+
+    /* Chunk timestamps are taken for streamed responses only. */
+    struct gw_genai t = {0};
+    gw_genai_chunk(&t);
+    assert_int_equal(t.first_ns, 0);
+    t.stream = 1;
+    gw_genai_chunk(&t);
+    uint64_t first = t.first_ns;
+    assert_true(first != 0);
+    gw_genai_chunk(&t);
+    assert_int_equal(t.first_ns, first);
+    assert_true(t.last_ns >= first);
+}
+
+static void test_connect_duration(void **state)
+{
+    (void)state;
+    gw_stats_on_connect(&workers[0].stats, 0, 300000);                  /* 0.3 ms */
+    gw_stats_on_connect(&workers[1].stats, 0, 50000);                   /* 50 us */
+    gw_stats_on_connect(&workers[1].stats, IG_ECONNECT, 2000000000ULL); /* 2 s */
+    ig_buf_t out;
+    render(&out);
+    const char *page = ig_buf_data(&out);
+    assert_non_null(strstr(page, "# TYPE infergate_upstream_connect_duration_seconds histogram"));
+    assert_true(sample(page, "infergate_upstream_connect_duration_seconds_count{", "result=\"success\"") == 2);
+    assert_true(sample(page, "infergate_upstream_connect_duration_seconds_count{", "result=\"failure\"") == 1);
+    assert_true(sample(page, "infergate_upstream_connect_duration_seconds_bucket{", "success\",le=\"0.0001\"") == 1);
+    assert_true(sample(page, "infergate_upstream_connect_duration_seconds_bucket{", "success\",le=\"0.0005\"") == 2);
+    assert_true(sample(page, "infergate_upstream_connect_duration_seconds_bucket{", "failure\",le=\"1\"") == 0);
+    assert_true(sample(page, "infergate_upstream_connect_duration_seconds_bucket{", "failure\",le=\"2.5\"") == 1);
+    double sum = sample(page, "infergate_upstream_connect_duration_seconds_sum{", "result=\"success\"");
+    assert_true(sum > 0.000349 && sum < 0.000351);
+    ig_buf_dispose(&out);
+}
+
 static void read_line(int fd, char *buf, size_t size)
 {
     ssize_t n = read(fd, buf, size - 1);
@@ -190,6 +282,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_record_and_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_genai, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_duration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_log, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
