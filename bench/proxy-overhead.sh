@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Proxy overhead: requests/s and latency percentiles for a 1 KB response served by nginx
 # (the backend), fetched directly and through nginx, haproxy and infergate as reverse proxies
-# with the same worker count, all over HTTP/1.1 keep-alive on 127.0.0.1.
+# with the same worker count, over HTTP/1.1 keep-alive (wrk) and over h2c with prior knowledge
+# (h2load; nginx `listen ... http2`, haproxy `proto h2`, infergate on its one port) on 127.0.0.1,
+# upstream HTTP/1.1 keep-alive in every case. Then each proxy's resident memory: idle after
+# start, and holding IDLE_CONNS idle keep-alive connections that each served one request.
 #
 # Usage: bench/proxy-overhead.sh [path/to/infergate]
-#   WORKERS=1 (proxy workers/threads), CONNS=64, DURATION=10 (seconds), THREADS=2 (load threads)
+#   WORKERS=1 (proxy workers/threads), CONNS=64, DURATION=10 (seconds), THREADS=2 (load threads),
+#   H2_STREAMS=10 (concurrent streams per h2 connection), IDLE_CONNS=10000
 # Needs nginx, haproxy and wrk (Debian packages: installed with apt-get when missing, which needs
 # root); falls back to `h2load --h1` (no percentiles) when wrk cannot be installed.
 set -euo pipefail
@@ -13,6 +17,14 @@ WORKERS=${WORKERS:-1}
 CONNS=${CONNS:-64}
 DURATION=${DURATION:-10}
 THREADS=${THREADS:-2}
+H2_STREAMS=${H2_STREAMS:-10}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+# Idle connections need a descriptor each in the client and in the proxy.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CONNS + 500)) ]; then
+    IDLE_CONNS=$(($(ulimit -n) - 500))
+    echo "open-file limit $(ulimit -n): IDLE_CONNS lowered to $IDLE_CONNS" >&2
+fi
 base=${BASE_PORT:-18700}
 work=$(mktemp -d)
 chmod 755 "$work" # nginx workers run as an unprivileged user when started as root
@@ -32,6 +44,7 @@ PATH=$PATH:/usr/sbin
 command -v nginx >/dev/null || { echo "nginx is required"; exit 1; }
 
 backend=$base proxy_nginx=$((base + 1)) proxy_haproxy=$((base + 2)) proxy_ig=$((base + 3))
+backend_h2=$((base + 4)) proxy_nginx_h2=$((base + 5)) proxy_haproxy_h2=$((base + 6))
 head -c 1024 /dev/zero | tr '\0' 'x' >"$work/1k.txt"
 mkdir -p "$work/tmp"
 
@@ -41,7 +54,8 @@ worker_processes $2;
 daemon off;
 pid $work/$(basename "$1").pid;
 error_log $work/$(basename "$1").err warn;
-events { worker_connections 4096; }
+worker_rlimit_nofile $(ulimit -n);
+events { worker_connections $((IDLE_CONNS + 1000)); }
 http {
     access_log off;
     client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
@@ -51,14 +65,17 @@ http {
 }
 EOF
 }
-nginx_conf "$work/backend.conf" 1 "server { listen 127.0.0.1:$backend; location / { root $work; try_files /1k.txt =404; } }"
+nginx_conf "$work/backend.conf" 1 "server { listen 127.0.0.1:$backend; listen 127.0.0.1:$backend_h2 http2;
+    location / { root $work; try_files /1k.txt =404; } }"
 nginx_conf "$work/proxy.conf" "$WORKERS" "upstream be { server 127.0.0.1:$backend; keepalive 256; }
-    server { listen 127.0.0.1:$proxy_nginx; location / { proxy_pass http://be; proxy_http_version 1.1;
+    server { listen 127.0.0.1:$proxy_nginx; listen 127.0.0.1:$proxy_nginx_h2 http2;
+        location / { proxy_pass http://be; proxy_http_version 1.1;
         proxy_set_header Connection \"\"; } }"
 cat >"$work/haproxy.cfg" <<EOF
 global
     nbthread $WORKERS
-    maxconn 4000
+    maxconn $((IDLE_CONNS + 100))
+    ulimit-n $(ulimit -n)
 defaults
     mode http
     timeout connect 5s
@@ -67,6 +84,7 @@ defaults
     option http-keep-alive
 frontend f
     bind 127.0.0.1:$proxy_haproxy
+    bind 127.0.0.1:$proxy_haproxy_h2 proto h2
     default_backend b
 backend b
     http-reuse always
@@ -88,7 +106,8 @@ wait_up "$backend"
 nginx -c "$work/proxy.conf" -e "$work/proxy.err" & pids+=($!)
 wait_up "$proxy_nginx"
 if command -v haproxy >/dev/null; then
-    haproxy -f "$work/haproxy.cfg" -q & pids+=($!)
+    # it alerts that maxconn could need two descriptors per connection; idle ones need one
+    haproxy -f "$work/haproxy.cfg" -q 2>"$work/haproxy.err" & pids+=($!)
     wait_up "$proxy_haproxy"
 fi
 "$bin" gateway -f "$work/ig.yaml" >/dev/null 2>"$work/ig.err" & pids+=($!)
@@ -110,9 +129,86 @@ run() { # run NAME PORT
     fi
 }
 
+# rss_kb PID: resident memory of PID and its children (nginx's workers), in kB.
+rss_kb() {
+    local p total=0
+    for p in $1 $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+        total=$((total + $(awk '/^VmRSS:/ {print $2}' /proc/"$p"/status 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
+# Opens N connections to a port, sends one keep-alive request on each and reads its response,
+# then holds them all open until stdin closes. Prints "ready OK" once every connection answered.
+cat >"$work/idle.py" <<'EOF'
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+req = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+socks, ok = [], 0
+for start in range(0, n, 250):  # batches below the listen backlogs
+    batch = []
+    for _ in range(min(250, n - start)):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(req)
+        batch.append(s)
+    for s in batch:
+        got = b""
+        while b"\r\n\r\n" not in got or len(got) < got.index(b"\r\n\r\n") + 4 + 1024:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+        ok += got.startswith(b"HTTP/1.1 200")
+    socks += batch
+print("ready", ok, flush=True)
+sys.stdin.read()
+EOF
+
+# idle_rss NAME PID PORT: the proxy's RSS with IDLE_CONNS idle keep-alive connections.
+idle_rss() {
+    local rss ok
+    rm -f "$work/idle.out"
+    exec 3> >(exec python3 "$work/idle.py" "$3" "$IDLE_CONNS" >"$work/idle.out" 2>&1)
+    for _ in $(seq 600); do grep -q ready "$work/idle.out" 2>/dev/null && break; sleep 0.1; done
+    ok=$(awk '/^ready/ {print $2}' "$work/idle.out")
+    sleep 1
+    rss=$(rss_kb "$2")
+    exec 3>&-
+    sleep 1
+    printf '%-10s idle %7d kB   %d idle keep-alive connections (%s answered) %8d kB   %5.2f kB/connection\n' \
+        "$1" "${idle[$1]}" "$IDLE_CONNS" "${ok:-?}" "$rss" "$(echo "($rss - ${idle[$1]}) / $IDLE_CONNS" | bc -l)"
+}
+
+run_h2() { # run_h2 NAME PORT
+    local out
+    out=$(h2load -t "$THREADS" -c "$CONNS" -m "$H2_STREAMS" -D "$DURATION" "http://127.0.0.1:$2/" 2>&1)
+    printf '%-10s %12s req/s   mean %-9s max %-9s %s\n' "$1" "$(awk '/^finished in/ {print $4}' <<<"$out")" \
+        "$(awk '/time for request:/ {print $6}' <<<"$out")" "$(awk '/time for request:/ {print $5}' <<<"$out")" \
+        "$(awk '/^requests:/ {print $8, "succeeded,", $10, "failed"}' <<<"$out")"
+}
+
+declare -A idle pid_of
+pid_of[nginx]=${pids[1]}
+command -v haproxy >/dev/null && pid_of[haproxy]=${pids[2]}
+pid_of[infergate]=${pids[-1]}
+sleep 1
+for p in "${!pid_of[@]}"; do idle[$p]=$(rss_kb "${pid_of[$p]}"); done
+
 echo "machine: $(nproc) cores, $(uname -r); $(date -u +%FT%TZ)"
 echo "workers per proxy: $WORKERS; load: $THREADS threads, $CONNS connections, ${DURATION}s; 1 KB body"
+echo "-- HTTP/1.1 keep-alive (wrk)"
 run direct "$backend"
 run nginx "$proxy_nginx"
 command -v haproxy >/dev/null && run haproxy "$proxy_haproxy"
 run infergate "$proxy_ig"
+if command -v h2load >/dev/null; then
+    echo "-- h2c downstream, $H2_STREAMS streams per connection (h2load; upstream HTTP/1.1)"
+    run_h2 direct "$backend_h2"
+    run_h2 nginx "$proxy_nginx_h2"
+    command -v haproxy >/dev/null && run_h2 haproxy "$proxy_haproxy_h2"
+    run_h2 infergate "$proxy_ig"
+fi
+echo "-- resident memory (process and children)"
+idle_rss nginx "${pid_of[nginx]}" "$proxy_nginx"
+command -v haproxy >/dev/null && idle_rss haproxy "${pid_of[haproxy]}" "$proxy_haproxy"
+idle_rss infergate "${pid_of[infergate]}" "$proxy_ig"

@@ -42,8 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             for (size_t m = 0; m < r->n_models; m++) {
                 ig_iov_t t, n;
-                if (ig_epp_objectives_rewrite(&o, r->models[m], size * 7919u, &t, &n) != 0 || t.len == 0 ||
-                    n.len == 0)
+                if (ig_epp_objectives_rewrite(&o, r->models[m], size * 7919u, &t, &n) != 0 || t.len == 0 || n.len == 0)
                     abort();
             }
         }

@@ -5,7 +5,8 @@
  * gRPC client with the message sequence a gateway sends in FULL_DUPLEX_STREAMED mode. Checks the
  * reference's golden answers (pick header + metadata + Content-Length, 62000-byte body chunks,
  * header-only picks, 500 / 400 / 429 / 503 immediate responses), the response path, the subset
- * hint, the model rewrite and the in-flight accounting.
+ * hint, the model rewrite (header and callback), the echoed x-request-id and the in-flight
+ * accounting.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -86,6 +87,17 @@ static int objective_priority(void *arg, ig_iov_t objective, int *priority)
     return IG_ENOTFOUND;
 }
 
+/* An InferenceModelRewrite stand-in: "alias" -> "m1". */
+static int model_rewrite(void *arg, ig_iov_t model, ig_iov_t *target, ig_iov_t *name)
+{
+    (void)arg;
+    if (!ig_iov_eq(model, IG_STRLIT("alias")))
+        return IG_ENOTFOUND;
+    *target = IG_STRLIT("m1");
+    *name = IG_STRLIT("alias-rule");
+    return 0;
+}
+
 static void set_endpoints(const char *list)
 {
     struct ig_epp_endpoint_list l;
@@ -108,8 +120,12 @@ static int setup(void **state)
         ig_epc_load_string("default", ig_epc_default_text, strlen(ig_epc_default_text), &E.epc, err, sizeof(err)), 0);
     assert_int_equal(ig_sched_create(E.epc, 42, &E.sched, err, sizeof(err)), 0);
     E.reg = ig_metrics_create();
-    struct ig_epp_server_config sc = {
-        .ds = E.ds, .sched = E.sched, .metrics = E.reg, .objective = objective_priority, .seed = 7};
+    struct ig_epp_server_config sc = {.ds = E.ds,
+                                      .sched = E.sched,
+                                      .metrics = E.reg,
+                                      .objective = objective_priority,
+                                      .rewrite = model_rewrite,
+                                      .seed = 7};
     E.es = ig_epp_server_create(&sc);
 
     struct ig_http_server_config cfg = {0};
@@ -604,6 +620,43 @@ static void test_model_rewrite(void **state)
     result_dispose(&r);
 }
 
+/* The rewrite callback maps the model when no rewrite header is given; x-request-id is echoed. */
+static void test_rewrite_callback(void **state)
+{
+    (void)state;
+    static const char alias[] = "{\"model\":\"alias\",\"prompt\":\"hi\"}";
+    static const char want[] = "{\"model\":\"m1\",\"prompt\":\"hi\"}";
+    set_endpoints("10.0.0.1:8000");
+    for (int with_header = 0; with_header < 2; with_header++) {
+        ig_http_header_t h[] = {{IG_STRLIT("x-gateway-model-name-rewrite"), IG_STRLIT("m9")}};
+        struct script s;
+        struct result r;
+        ig_buf_t body;
+        size_t nchunks;
+        script_init(&s);
+        add_headers(&s, "/v1/completions", h, (size_t)with_header, 0);
+        add_body(&s, alias, strlen(alias), 1);
+        run_script(&s, &r);
+        assert_int_equal(r.r[0].kind, IG_EXTPROC_REQUEST_HEADERS);
+        assert_iov_str(set_header_value(&r.r[0].headers, "x-request-id"), "req-1");
+        ig_buf_init(&body, 0);
+        collect_body(&r, 1, &body, &nchunks);
+        ig_iov_t got = ig_iov(ig_buf_data(&body), body.len);
+        assert_iov_str(got, with_header ? "{\"model\":\"m9\",\"prompt\":\"hi\"}" : want);
+        ig_buf_dispose(&body);
+        result_dispose(&r);
+    }
+    ig_buf_t page;
+    ig_buf_init(&page, 0);
+    assert_int_equal(ig_metrics_write(E.reg, &page), 0);
+    assert_non_null(strstr(ig_buf_data(&page), "inference_extension_model_rewrite_decisions_total{model_rewrite_name="
+                                               "\"alias-rule\",model_name=\"alias\",target_model=\"m1\"} 1\n"));
+    assert_non_null(strstr(ig_buf_data(&page), "inference_extension_scheduler_attempts_total{status=\"success\","
+                                               "target_model_name=\"m9\",pod_name=\"10.0.0.1:8000\","
+                                               "namespace=\"\",port=\"8000\"} 1\n"));
+    ig_buf_dispose(&page);
+}
+
 /* Garbage instead of a ProcessingRequest ends the call with INVALID_ARGUMENT. */
 static void test_bad_message(void **state)
 {
@@ -631,6 +684,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shed_sheddable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subset_hint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_rewrite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewrite_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_message, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
