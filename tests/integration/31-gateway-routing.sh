@@ -4,7 +4,7 @@
 # two endpoints; host and named backends; requestHeaderModifier, responseHeaderModifier,
 # urlRewrite, requestRedirect, directResponse, localRateLimit, retry, timeouts; hop-by-hop
 # headers and x-forwarded-*; upstream down 503, reset 502, garbage 502, timeout 504; a backend
-# with inferenceRouting answers 503 (not available in this build).
+# with inferenceRouting whose endpoint picker is down answers 503 (fail closed).
 source "$(dirname "$0")/lib.sh"
 IG_TEST_TIMEOUT=60
 # The distribution's python3 first: a version-manager shim costs most of a second per call.
@@ -61,7 +61,7 @@ print("up", flush=True)
 time.sleep(3600)
 EOF
 
-PA=$(free_port); PB=$(free_port); PS=$(free_port); DOWN=$(free_port)
+PA=$(free_port); PB=$(free_port); PS=$(free_port); DOWN=$(free_port); EPPDOWN=$(free_port)
 python3 "$T/echo.py" "127.0.0.1,$PA,a" "127.0.0.1,$PB,b" "127.0.0.1,$PS,s1" "127.0.0.2,$PS,s2" >"$T/echo.log" 2>&1 &
 IG_PIDS+=($!)
 for _ in $(seq 100); do grep -q up "$T/echo.log" && break; sleep 0.05; done
@@ -159,7 +159,7 @@ binds:
       matches: [{path: {pathPrefix: /v1/chat/completions}}]
       backends:
       - service: {name: default/model, port: 8000}
-        policies: {inferenceRouting: {endpointPicker: {host: 127.0.0.1:9002}, destinationMode: passthrough}}
+        policies: {inferenceRouting: {endpointPicker: {host: 127.0.0.1:$EPPDOWN}, destinationMode: passthrough}}
     - name: fallback
       backends: [{host: 127.0.0.1:$PA}]
 EOF
@@ -255,14 +255,14 @@ check "upstream down -> 503" [ "$(code /down)" = 503 ]
 check "503 body says connect" grep -q 'connect' "$T/body"
 check "upstream reset -> 502" [ "$(code /x/reset)" = 502 ]
 check "upstream garbage -> 502" [ "$(code /x/garbage)" = 502 ]
-check "inferenceRouting backend -> 503" [ "$(code /v1/chat/completions -X POST -d '{}')" = 503 ]
-check "inferenceRouting 503 says why" grep -q 'inferenceRouting is not available in this build' "$T/body"
+check "inferenceRouting, picker down -> 503" [ "$(code /v1/chat/completions -X POST -d '{}')" = 503 ]
+check "inferenceRouting 503 says why" grep -q 'endpoint picker unavailable' "$T/body"
 
 # access log reasons and metrics
 sleep 0.2
 check "access log: upstream_connect_failed" grep -q 'route=down .*http.status=503 .*error=upstream_connect_failed' "$T/gw.log"
 check "access log: request_timeout" grep -q 'route=timeout .*http.status=504 .*error=request_timeout' "$T/gw.log"
-check "access log: inference_routing_unavailable" grep -q 'error=inference_routing_unavailable' "$T/gw.log"
+check "access log: epp_unavailable" grep -q 'error=epp_unavailable' "$T/gw.log"
 check "access log: rate_limited" grep -q 'http.status=429 .*error=rate_limited' "$T/gw.log"
 curl -sS -m 5 "http://127.0.0.1:$ST/metrics" >"$T/metrics.txt"
 check "metrics: requests_total for the weights route" pycheck '
