@@ -19,11 +19,12 @@ DURATION=${DURATION:-10}
 THREADS=${THREADS:-2}
 H2_STREAMS=${H2_STREAMS:-10}
 IDLE_CONNS=${IDLE_CONNS:-10000}
-# Idle connections need a descriptor each in the client and in the proxy.
+# Idle connections need a descriptor each in the client and in the proxy, and haproxy refuses to
+# start unless the limit covers two per connection (maxsock = 2 * maxconn + a few).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CONNS + 500)) ]; then
-    IDLE_CONNS=$(($(ulimit -n) - 500))
-    echo "open-file limit $(ulimit -n): IDLE_CONNS lowered to $IDLE_CONNS" >&2
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((2 * IDLE_CONNS + 400)) ]; then
+    IDLE_CONNS=$((($(ulimit -n) - 400) / 2))
+    echo "open-file limit $(ulimit -n): IDLE_CONNS lowered to $IDLE_CONNS (raise ulimit -Hn for more)" >&2
 fi
 base=${BASE_PORT:-18700}
 work=$(mktemp -d)
@@ -148,7 +149,7 @@ socks, ok = [], 0
 for start in range(0, n, 250):  # batches below the listen backlogs
     batch = []
     for _ in range(min(250, n - start)):
-        s = socket.create_connection(("127.0.0.1", port))
+        s = socket.create_connection(("127.0.0.1", port), timeout=20)
         s.sendall(req)
         batch.append(s)
     for s in batch:
