@@ -682,6 +682,14 @@ void gw_inf_cancel(struct gw_inf *inf)
     if (!inf->active || inf->cancelled)
         return;
     inf->cancelled = 1;
+    /*
+     * After the picker answered the last response chunk the exchange is complete: the call ends
+     * with the picker's status (its hold on the request keeps the state alive until then).
+     * Resetting every finished stream instead trips the rapid-reset protection of Go's and Node's
+     * HTTP/2 servers, which then refuse new streams.
+     */
+    if (inf->resp_done && inf->resp_end_sent)
+        return;
     if (inf->call != NULL)
         ig_grpc_call_cancel(inf->call);
 }

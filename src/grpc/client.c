@@ -380,6 +380,12 @@ void ig_grpc_call_cancel(ig_grpc_call_t *call)
 {
     if (call->cs == NULL || call->canceled || call->reported)
         return;
+    /*
+     * Both sides have ended and the server's status is in: the stream is closing by itself, and a
+     * RST_STREAM now would only count against the server's rapid-reset limits (Go, Node).
+     */
+    if (call->have_status && call->sent_end)
+        return;
     call->canceled = 1;
     call->in_api++;
     ig_http_cstream_cancel(call->cs);
