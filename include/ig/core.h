@@ -15,13 +15,13 @@
 
 /* ---- compiler helpers ---------------------------------------------------------------------- */
 
-#define IG_LIKELY(x)   __builtin_expect(!!(x), 1)
-#define IG_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define IG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define IG_MIN(a, b)    ((a) < (b) ? (a) : (b))
-#define IG_MAX(a, b)    ((a) > (b) ? (a) : (b))
+#define IG_LIKELY(x)                       __builtin_expect(!!(x), 1)
+#define IG_UNLIKELY(x)                     __builtin_expect(!!(x), 0)
+#define IG_ARRAY_LEN(a)                    (sizeof(a) / sizeof((a)[0]))
+#define IG_MIN(a, b)                       ((a) < (b) ? (a) : (b))
+#define IG_MAX(a, b)                       ((a) > (b) ? (a) : (b))
 #define IG_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
-#define IG_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define IG_PRINTF(f, a)                    __attribute__((format(printf, f, a)))
 
 /** Always-on assertion for cheap invariants: logs the location and aborts. */
 #define IG_ASSERT(x)                                                                                                   \
@@ -45,14 +45,14 @@ void ig_panic(const char *file, int line, const char *what) __attribute__((noret
  */
 enum {
     IG_OK = 0,
-    IG_EAGAIN = -1000,   /* would block / not enough input yet */
+    IG_EAGAIN = -1000,      /* would block / not enough input yet */
     IG_EINCOMPLETE = -1001, /* parser needs more bytes */
-    IG_EINVAL = -1002,   /* bad argument or value */
+    IG_EINVAL = -1002,      /* bad argument or value */
     IG_ENOTFOUND = -1003,
     IG_EEXIST = -1004,
     IG_ECANCELED = -1005,
     IG_ETIMEDOUT = -1006,
-    IG_ECLOSED = -1007,  /* peer closed (EOF) */
+    IG_ECLOSED = -1007, /* peer closed (EOF) */
     IG_EUNSUPPORTED = -1008,
     IG_EFATAL_MIN = -1100,
     IG_EPROTO = -1100,   /* protocol violation: close the connection */
@@ -79,7 +79,7 @@ typedef struct ig_iov {
 } ig_iov_t;
 
 #define IG_STRLIT(s) ((ig_iov_t){(char *)(s), sizeof(s) - 1})
-#define IG_IOV_NULL ((ig_iov_t){NULL, 0})
+#define IG_IOV_NULL  ((ig_iov_t){NULL, 0})
 
 static inline ig_iov_t ig_iov(const void *base, size_t len)
 {
@@ -177,8 +177,8 @@ static inline void ig_list_remove(ig_list_t *node)
 typedef struct ig_pool {
     struct ig_pool_chunk *_chunks; /* current chunk first */
     struct ig_pool_large *_large;
-    size_t _offset;                /* used bytes of the current chunk */
-    size_t _bytes;                 /* total bytes handed out, for limits and metrics */
+    size_t _offset; /* used bytes of the current chunk */
+    size_t _bytes;  /* total bytes handed out, for limits and metrics */
 } ig_pool_t;
 
 void ig_pool_init(ig_pool_t *pool);
@@ -238,14 +238,7 @@ double ig_time_wall(void);
 
 /* ---- logging --------------------------------------------------------------------------------- */
 
-enum ig_log_level {
-    IG_LOG_ERROR = 0,
-    IG_LOG_WARN,
-    IG_LOG_INFO,
-    IG_LOG_DEBUG,
-    IG_LOG_TRACE,
-    IG_LOG_LEVEL_COUNT
-};
+enum ig_log_level { IG_LOG_ERROR = 0, IG_LOG_WARN, IG_LOG_INFO, IG_LOG_DEBUG, IG_LOG_TRACE, IG_LOG_LEVEL_COUNT };
 enum ig_log_format {
     IG_LOG_TEXT = 0, /* 2026-11-23T13:22:40.123Z info  sim: message key=value */
     IG_LOG_JSON,     /* {"time":"...","level":"info","scope":"sim","message":"..."} one per line */

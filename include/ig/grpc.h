@@ -255,11 +255,11 @@ typedef struct ig_grpc_call ig_grpc_call_t;
 
 struct ig_grpc_channel_config {
     struct sockaddr_storage addr;
-    int tls;             /* 0: h2c with prior knowledge; 1: TLS with ALPN h2 */
-    int tls_verify;      /* verify the server certificate (and name, with |sni|) */
-    const char *ca_file; /* verification roots; NULL: the system store. Borrowed */
-    const char *sni;     /* TLS server name; also the default :authority. Borrowed */
-    const char *authority; /* :authority; NULL: sni or the address. Copied */
+    int tls;                     /* 0: h2c with prior knowledge; 1: TLS with ALPN h2 */
+    int tls_verify;              /* verify the server certificate (and name, with |sni|) */
+    const char *ca_file;         /* verification roots; NULL: the system store. Borrowed */
+    const char *sni;             /* TLS server name; also the default :authority. Borrowed */
+    const char *authority;       /* :authority; NULL: sni or the address. Copied */
     uint64_t connect_timeout_ms; /* default 10000 */
     size_t max_message;          /* response messages larger fail with RESOURCE_EXHAUSTED; 0: 4 MiB */
     uint64_t keepalive_ms;       /* PING a connection silent this long, drop it if unanswered; 0: off */
@@ -290,8 +290,8 @@ struct ig_grpc_call_handler {
 };
 
 struct ig_grpc_call_opts {
-    uint64_t timeout_ms;               /* 0: no deadline */
-    const ig_http_header_t *metadata;  /* extra request headers (lower-case names); copied */
+    uint64_t timeout_ms;              /* 0: no deadline */
+    const ig_http_header_t *metadata; /* extra request headers (lower-case names); copied */
     size_t nmetadata;
 };
 

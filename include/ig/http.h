@@ -88,15 +88,15 @@ typedef struct ig_h1_message {
     int status;
     ig_iov_t reason;
     /* both */
-    int minor_version; /* 0 or 1 */
+    int minor_version;         /* 0 or 1 */
     ig_http_header_t *headers; /* caller's array, slices into the input */
     size_t num_headers;        /* in: capacity of |headers|; out: count */
     /* derived from the headers, validated */
     enum ig_h1_framing framing;
     uint64_t content_length;
-    int keep_alive;     /* per version default and Connection */
+    int keep_alive; /* per version default and Connection */
     int expect_continue;
-    int upgrade;        /* Connection: upgrade with an Upgrade header */
+    int upgrade; /* Connection: upgrade with an Upgrade header */
     ig_iov_t host;
 } ig_h1_message_t;
 
@@ -163,13 +163,13 @@ struct ig_http_stream_handler {
 };
 
 struct ig_http_stream {
-    ig_http_request_t req;    /* valid from on_request to on_close; slices live in |pool| */
-    ig_pool_t pool;           /* per-stream arena, cleared after on_close */
-    void *data;               /* the application's */
+    ig_http_request_t req; /* valid from on_request to on_close; slices live in |pool| */
+    ig_pool_t pool;        /* per-stream arena, cleared after on_close */
+    void *data;            /* the application's */
     const struct ig_http_stream_handler *handler;
     ig_http_server_t *server;
     uv_loop_t *loop;
-    uint64_t start_ns;        /* when the request head was complete */
+    uint64_t start_ns; /* when the request head was complete */
     struct sockaddr_storage peer;
     int is_tls;
     /* private */
@@ -206,12 +206,12 @@ void ig_http_stream_reset(ig_http_stream_t *s);
 
 struct ig_http_server_config {
     struct ig_h1_limits h1_limits;
-    uint64_t idle_timeout_ms;    /* keep-alive idle; default 60000 */
-    uint64_t header_timeout_ms;  /* first byte to complete head; default 10000 */
-    size_t max_pending;          /* per-connection output cap; default 4 MiB */
-    size_t high_water;           /* per-stream pending output that returns IG_EAGAIN; default 256 KiB */
+    uint64_t idle_timeout_ms;           /* keep-alive idle; default 60000 */
+    uint64_t header_timeout_ms;         /* first byte to complete head; default 10000 */
+    size_t max_pending;                 /* per-connection output cap; default 4 MiB */
+    size_t high_water;                  /* per-stream pending output that returns IG_EAGAIN; default 256 KiB */
     uint32_t h2_max_concurrent_streams; /* default 1000 */
-    SSL_CTX *ssl_ctx;            /* NULL: plaintext; h2c prior knowledge is detected by the preface */
+    SSL_CTX *ssl_ctx;                   /* NULL: plaintext; h2c prior knowledge is detected by the preface */
 };
 
 struct ig_http_server {
@@ -290,9 +290,9 @@ struct ig_http_cstream {
     void *data;
     const struct ig_http_cstream_handler *handler;
     ig_http_client_t *client;
-    ig_pool_t pool;       /* response head strings live here */
+    ig_pool_t pool; /* response head strings live here */
     ig_http_response_t resp;
-    int reused;           /* sent on a connection that had served a request before */
+    int reused; /* sent on a connection that had served a request before */
     /* private */
     const struct ig_http_cstream_ops *_ops;
     void *_conn;

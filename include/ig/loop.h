@@ -32,9 +32,9 @@ typedef void (*ig_worker_cb)(ig_worker_t *w, void *arg);
 
 struct ig_worker {
     uv_loop_t loop;
-    int id;         /* 0 .. n-1 */
+    int id; /* 0 .. n-1 */
     pthread_t thread;
-    void *data;     /* the application's per-worker state */
+    void *data;           /* the application's per-worker state */
     ig_worker_cb on_stop; /* called on the worker's own thread when a drain starts (may be NULL) */
     uv_async_t _wakeup;
     struct ig_workers *_group;
@@ -115,11 +115,11 @@ struct ig_sock_ops {
 };
 
 struct ig_sock_config {
-    SSL_CTX *ssl_ctx;          /* NULL: plain TCP */
-    const char *sni;           /* client: server name for SNI and verification; borrowed */
+    SSL_CTX *ssl_ctx;            /* NULL: plain TCP */
+    const char *sni;             /* client: server name for SNI and verification; borrowed */
     uint64_t connect_timeout_ms; /* client: 0 = none */
-    size_t max_pending;        /* output bytes queued before ig_sock_write fails (IG_ETOOBIG); 0 = 4 MiB */
-    size_t low_water;          /* on_drain threshold; 0 = 16 KiB */
+    size_t max_pending;          /* output bytes queued before ig_sock_write fails (IG_ETOOBIG); 0 = 4 MiB */
+    size_t low_water;            /* on_drain threshold; 0 = 16 KiB */
 };
 
 struct ig_sock {

@@ -46,8 +46,8 @@ void ig_h2__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre
  * |sock| NULL leaves loop, peer and is_tls zero for the caller to fill (HTTP/1.1 copies them from
  * its connection instead of asking the kernel for the peer on every request).
  */
-void ig_http__stream_init(ig_http_stream_t *s, ig_http_server_t *srv, ig_sock_t *sock, const struct ig_http_stream_ops *ops,
-                          void *conn, uint32_t id);
+void ig_http__stream_init(ig_http_stream_t *s, ig_http_server_t *srv, ig_sock_t *sock,
+                          const struct ig_http_stream_ops *ops, void *conn, uint32_t id);
 /* Release the fields ig_http__stream_init set up (after on_close has run). */
 void ig_http__stream_dispose(ig_http_stream_t *s);
 

@@ -32,15 +32,15 @@ enum ig_sim_flavor {
 };
 
 struct ig_sim_config {
-    const char *model;             /* served model name */
+    const char *model; /* served model name */
     const char *lora_names[IG_SIM_MAX_LORAS];
-    size_t num_loras;              /* adapters known (--lora-modules) */
-    uint32_t max_loras;            /* adapters resident at once (--max-loras), default 1 */
-    uint32_t max_num_seqs;         /* running sequences (--max-num-seqs), default 256 */
-    uint32_t block_size;           /* tokens per KV block (--block-size), default 16 */
-    uint32_t kv_cache_blocks;      /* total KV blocks (--kv-cache-blocks), default 8192 */
-    uint32_t max_model_len;        /* prompt + output tokens (--max-model-len), default 32768 */
-    int enable_prefix_caching;     /* default 1 */
+    size_t num_loras;          /* adapters known (--lora-modules) */
+    uint32_t max_loras;        /* adapters resident at once (--max-loras), default 1 */
+    uint32_t max_num_seqs;     /* running sequences (--max-num-seqs), default 256 */
+    uint32_t block_size;       /* tokens per KV block (--block-size), default 16 */
+    uint32_t kv_cache_blocks;  /* total KV blocks (--kv-cache-blocks), default 8192 */
+    uint32_t max_model_len;    /* prompt + output tokens (--max-model-len), default 32768 */
+    int enable_prefix_caching; /* default 1 */
     /* latency model, microseconds */
     uint64_t prefill_overhead_us;  /* default 2000 */
     uint64_t prefill_per_token_us; /* default 20 (prompt tokens not found in the cache) */
@@ -63,10 +63,10 @@ typedef void (*ig_sim_token_cb)(struct ig_sim_req *r, uint32_t index, int last);
 
 struct ig_sim_req {
     /* in: set by the caller before submit */
-    const char *prompt;    /* text used for token counting and prefix hashing; borrowed until submit returns */
+    const char *prompt; /* text used for token counting and prefix hashing; borrowed until submit returns */
     size_t prompt_len;
-    uint32_t max_tokens;   /* tokens to generate, >= 1 */
-    int lora;              /* index into cfg->lora_names, or -1 for the base model */
+    uint32_t max_tokens; /* tokens to generate, >= 1 */
+    int lora;            /* index into cfg->lora_names, or -1 for the base model */
     ig_sim_token_cb on_token;
     void *data;
     /* out: filled by the engine */
@@ -76,9 +76,9 @@ struct ig_sim_req {
     uint64_t arrival_us, first_token_us, finish_us; /* engine clock */
     /* private */
     ig_list_t _link;
-    uint64_t *_hashes;      /* one chained hash per full prompt block */
+    uint64_t *_hashes; /* one chained hash per full prompt block */
     uint32_t _nhashes;
-    uint32_t *_blocks;      /* KV block ids held */
+    uint32_t *_blocks; /* KV block ids held */
     uint32_t _nblocks, _capblocks;
     int _state;
 };
@@ -107,8 +107,8 @@ void ig_sim_engine_finish_step(struct ig_sim_engine *e, uint64_t now_us);
 /** Live state for /metrics and tests. */
 struct ig_sim_stats {
     uint32_t running, waiting;
-    uint32_t blocks_total, blocks_used;   /* used: held by a running or waiting-admitted request */
-    uint32_t blocks_cached;               /* free blocks still holding a reusable prefix */
+    uint32_t blocks_total, blocks_used; /* used: held by a running or waiting-admitted request */
+    uint32_t blocks_cached;             /* free blocks still holding a reusable prefix */
     uint64_t prefix_queries_tokens, prefix_hits_tokens;
     uint64_t prompt_tokens_total, generation_tokens_total;
     uint64_t requests_finished;
