@@ -6,6 +6,8 @@
 #ifndef IG_EPP_INT_H
 #define IG_EPP_INT_H
 
+#include <yaml.h>
+
 #include "ig/epp.h"
 #include "ig/http.h"
 
@@ -39,5 +41,22 @@ int ig_epp__read_file(const char *path, char **data, size_t *len);
 
 /** Formats a message into |err| (NULL-safe, truncating). */
 void ig_epp__errf(char *err, size_t errlen, const char *fmt, ...) IG_PRINTF(3, 4);
+
+/*
+ * YAML helpers of the file loaders (endpoints, objectives): an error at |node| of file |name| as
+ * "name:line:col: message" into |err|; returns IG_EINVAL.
+ */
+int ig_epp__yaml_fail(char *err, size_t errlen, const char *name, const yaml_node_t *node, const char *fmt, ...)
+    IG_PRINTF(5, 6);
+
+static inline ig_iov_t ig_epp__yaml_scalar(const yaml_node_t *n)
+{
+    return ig_iov(n->data.scalar.value, n->data.scalar.length);
+}
+
+static inline int ig_epp__yaml_key_is(const yaml_node_t *n, const char *key)
+{
+    return n->type == YAML_SCALAR_NODE && ig_iov_eq(ig_epp__yaml_scalar(n), ig_iov_cstr(key));
+}
 
 #endif

@@ -49,30 +49,6 @@ struct oloader {
     size_t errlen;
 };
 
-static int ofail(struct oloader *ld, const yaml_node_t *node, const char *fmt, ...) IG_PRINTF(3, 4);
-
-static int ofail(struct oloader *ld, const yaml_node_t *node, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    ig_epp__errf(ld->err, ld->errlen, "%s:%zu:%zu: %s", ld->name, node->start_mark.line + 1,
-                 node->start_mark.column + 1, msg);
-    return IG_EINVAL;
-}
-
-static ig_iov_t sval(const yaml_node_t *n)
-{
-    return ig_iov(n->data.scalar.value, n->data.scalar.length);
-}
-
-static int key_is(const yaml_node_t *n, const char *key)
-{
-    return n->type == YAML_SCALAR_NODE && ig_iov_eq(sval(n), ig_iov_cstr(key));
-}
-
 static yaml_node_t *node(struct oloader *ld, yaml_node_item_t id)
 {
     return yaml_document_get_node(ld->doc, id);
@@ -82,8 +58,8 @@ static yaml_node_t *node(struct oloader *ld, yaml_node_item_t id)
 static int want_string(struct oloader *ld, const yaml_node_t *v, const char *what, ig_iov_t *out)
 {
     if (v->type != YAML_SCALAR_NODE || v->data.scalar.length == 0 || v->data.scalar.length > 253)
-        return ofail(ld, v, "%s: expected a string of 1-253 characters", what);
-    *out = ig_pool_dup(&ld->out->pool, sval(v));
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, v, "%s: expected a string of 1-253 characters", what);
+    *out = ig_pool_dup(&ld->out->pool, ig_epp__yaml_scalar(v));
     return 0;
 }
 
@@ -92,7 +68,7 @@ static int want_int(struct oloader *ld, const yaml_node_t *v, const char *what, 
 {
     uint64_t mag;
     if (v->type == YAML_SCALAR_NODE) {
-        ig_iov_t s = sval(v);
+        ig_iov_t s = ig_epp__yaml_scalar(v);
         int neg = s.len > 1 && s.base[0] == '-';
         if (neg || (s.len > 1 && s.base[0] == '+'))
             s = ig_iov(s.base + 1, s.len - 1);
@@ -104,15 +80,16 @@ static int want_int(struct oloader *ld, const yaml_node_t *v, const char *what, 
             }
         }
     }
-    return ofail(ld, v, "%s: expected an integer in [%lld, %lld]", what, (long long)lo, (long long)hi);
+    return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, v, "%s: expected an integer in [%lld, %lld]", what,
+                             (long long)lo, (long long)hi);
 }
 
 static int unknown_key(struct oloader *ld, const yaml_node_t *k, const char *where, const char *expected)
 {
     if (k->type != YAML_SCALAR_NODE)
-        return ofail(ld, k, "%s: expected a string key", where);
-    return ofail(ld, k, "%s: unknown key \"%.*s\" (expected %s)", where, (int)k->data.scalar.length,
-                 (const char *)k->data.scalar.value, expected);
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, k, "%s: expected a string key", where);
+    return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, k, "%s: unknown key \"%.*s\" (expected %s)", where,
+                             (int)k->data.scalar.length, (const char *)k->data.scalar.value, expected);
 }
 
 #define FOR_PAIRS(map, p)                                                                                              \
@@ -125,17 +102,19 @@ static int load_pool_ref(struct oloader *ld, yaml_node_t *v)
     int have_name = 0;
     ig_iov_t s;
     if (v->type != YAML_MAPPING_NODE)
-        return ofail(ld, v, "spec.poolRef: expected a map with a name");
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, v, "spec.poolRef: expected a map with a name");
     FOR_PAIRS(v, p)
     {
         yaml_node_t *k = node(ld, p->key), *x = node(ld, p->value);
         int rc;
-        if (key_is(k, "name")) {
+        if (ig_epp__yaml_key_is(k, "name")) {
             rc = want_string(ld, x, "spec.poolRef.name", &s);
             have_name = 1;
-        } else if (key_is(k, "group")) {
-            rc = x->type == YAML_SCALAR_NODE ? 0 : ofail(ld, x, "spec.poolRef.group: expected a string");
-        } else if (key_is(k, "kind")) {
+        } else if (ig_epp__yaml_key_is(k, "group")) {
+            rc = x->type == YAML_SCALAR_NODE
+                     ? 0
+                     : ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, x, "spec.poolRef.group: expected a string");
+        } else if (ig_epp__yaml_key_is(k, "kind")) {
             rc = want_string(ld, x, "spec.poolRef.kind", &s);
         } else {
             rc = unknown_key(ld, k, "spec.poolRef", "group, kind, name");
@@ -143,22 +122,22 @@ static int load_pool_ref(struct oloader *ld, yaml_node_t *v)
         if (rc != 0)
             return rc;
     }
-    return have_name ? 0 : ofail(ld, v, "spec.poolRef.name is required");
+    return have_name ? 0 : ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, v, "spec.poolRef.name is required");
 }
 
 static int load_objective_spec(struct oloader *ld, yaml_node_t *spec, struct ig_epp_objective *o)
 {
     if (spec->type != YAML_MAPPING_NODE)
-        return ofail(ld, spec, "spec: expected a map");
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, spec, "spec: expected a map");
     FOR_PAIRS(spec, p)
     {
         yaml_node_t *k = node(ld, p->key), *v = node(ld, p->value);
         int rc;
         int64_t prio;
-        if (key_is(k, "priority")) {
+        if (ig_epp__yaml_key_is(k, "priority")) {
             rc = want_int(ld, v, "spec.priority", INT32_MIN, INT32_MAX, &prio);
             o->priority = (int)prio;
-        } else if (key_is(k, "poolRef")) {
+        } else if (ig_epp__yaml_key_is(k, "poolRef")) {
             rc = load_pool_ref(ld, v);
         } else {
             rc = unknown_key(ld, k, "spec", "priority, poolRef");
@@ -174,32 +153,36 @@ static int load_match(struct oloader *ld, yaml_node_t *m, ig_iov_t *out)
 {
     yaml_node_t *model = NULL;
     if (m->type != YAML_MAPPING_NODE)
-        return ofail(ld, m, "matches[]: expected a map with a model");
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, m, "matches[]: expected a map with a model");
     FOR_PAIRS(m, p)
     {
-        if (!key_is(node(ld, p->key), "model"))
+        if (!ig_epp__yaml_key_is(node(ld, p->key), "model"))
             return unknown_key(ld, node(ld, p->key), "matches[]", "model");
         model = node(ld, p->value);
     }
     if (model == NULL || model->type != YAML_MAPPING_NODE)
-        return ofail(ld, model != NULL ? model : m, "matches[].model: expected a map {type?, value}");
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, model != NULL ? model : m,
+                                 "matches[].model: expected a map {type?, value}");
     int have_value = 0;
     FOR_PAIRS(model, p)
     {
         yaml_node_t *k = node(ld, p->key), *v = node(ld, p->value);
         int rc;
-        if (key_is(k, "value")) {
+        if (ig_epp__yaml_key_is(k, "value")) {
             rc = want_string(ld, v, "matches[].model.value", out);
             have_value = 1;
-        } else if (key_is(k, "type")) {
-            rc = key_is(v, "Exact") ? 0 : ofail(ld, v, "matches[].model.type: only Exact is supported");
+        } else if (ig_epp__yaml_key_is(k, "type")) {
+            rc = ig_epp__yaml_key_is(v, "Exact") ? 0
+                                                 : ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, v,
+                                                                     "matches[].model.type: only Exact is supported");
         } else {
             rc = unknown_key(ld, k, "matches[].model", "type, value");
         }
         if (rc != 0)
             return rc;
     }
-    return have_value ? 0 : ofail(ld, model, "matches[].model.value is required");
+    return have_value ? 0
+                      : ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, model, "matches[].model.value is required");
 }
 
 /* targets[]: {modelRewrite, weight?} */
@@ -207,16 +190,16 @@ static int load_target(struct oloader *ld, yaml_node_t *t, struct ig_epp_rewrite
 {
     int have_model = 0;
     if (t->type != YAML_MAPPING_NODE)
-        return ofail(ld, t, "targets[]: expected a map with a modelRewrite");
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, t, "targets[]: expected a map with a modelRewrite");
     FOR_PAIRS(t, p)
     {
         yaml_node_t *k = node(ld, p->key), *v = node(ld, p->value);
         int rc;
         int64_t w;
-        if (key_is(k, "modelRewrite")) {
+        if (ig_epp__yaml_key_is(k, "modelRewrite")) {
             rc = want_string(ld, v, "targets[].modelRewrite", &out->model);
             have_model = 1;
-        } else if (key_is(k, "weight")) {
+        } else if (ig_epp__yaml_key_is(k, "weight")) {
             rc = want_int(ld, v, "targets[].weight", 1, MAX_WEIGHT, &w);
             out->weight = (uint32_t)w;
         } else {
@@ -225,20 +208,21 @@ static int load_target(struct oloader *ld, yaml_node_t *t, struct ig_epp_rewrite
         if (rc != 0)
             return rc;
     }
-    return have_model ? 0 : ofail(ld, t, "targets[].modelRewrite is required");
+    return have_model ? 0 : ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, t, "targets[].modelRewrite is required");
 }
 
 static int load_rule(struct oloader *ld, yaml_node_t *r, struct ig_epp_rewrite_rule *rule)
 {
     if (r->type != YAML_MAPPING_NODE)
-        return ofail(ld, r, "rules[]: expected a map with targets");
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, r, "rules[]: expected a map with targets");
     yaml_node_t *targets = NULL;
     FOR_PAIRS(r, p)
     {
         yaml_node_t *k = node(ld, p->key), *v = node(ld, p->value);
-        if (key_is(k, "matches")) {
+        if (ig_epp__yaml_key_is(k, "matches")) {
             if (v->type != YAML_SEQUENCE_NODE || N_ITEMS(v) > MAX_PER_RULE)
-                return ofail(ld, v, "rules[].matches: expected a list of at most %d matches", MAX_PER_RULE);
+                return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, v,
+                                         "rules[].matches: expected a list of at most %d matches", MAX_PER_RULE);
             rule->n_models = N_ITEMS(v);
             rule->models = ig_pool_calloc(&ld->out->pool, (rule->n_models + 1) * sizeof(*rule->models));
             for (size_t i = 0; i < rule->n_models; i++) {
@@ -246,7 +230,7 @@ static int load_rule(struct oloader *ld, yaml_node_t *r, struct ig_epp_rewrite_r
                 if (rc != 0)
                     return rc;
             }
-        } else if (key_is(k, "targets")) {
+        } else if (ig_epp__yaml_key_is(k, "targets")) {
             targets = v;
         } else {
             return unknown_key(ld, k, "rules[]", "matches, targets");
@@ -254,8 +238,8 @@ static int load_rule(struct oloader *ld, yaml_node_t *r, struct ig_epp_rewrite_r
     }
     if (targets == NULL || targets->type != YAML_SEQUENCE_NODE || N_ITEMS(targets) == 0 ||
         N_ITEMS(targets) > MAX_PER_RULE)
-        return ofail(ld, targets != NULL ? targets : r, "rules[].targets: expected a list of 1-%d targets",
-                     MAX_PER_RULE);
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, targets != NULL ? targets : r,
+                                 "rules[].targets: expected a list of 1-%d targets", MAX_PER_RULE);
     rule->n_targets = N_ITEMS(targets);
     rule->targets = ig_pool_calloc(&ld->out->pool, rule->n_targets * sizeof(*rule->targets));
     for (size_t i = 0; i < rule->n_targets; i++) {
@@ -270,17 +254,18 @@ static int load_rewrite_spec(struct oloader *ld, yaml_node_t *spec, struct ig_ep
 {
     int have_pool = 0;
     if (spec->type != YAML_MAPPING_NODE)
-        return ofail(ld, spec, "spec: expected a map");
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, spec, "spec: expected a map");
     FOR_PAIRS(spec, p)
     {
         yaml_node_t *k = node(ld, p->key), *v = node(ld, p->value);
         int rc = 0;
-        if (key_is(k, "poolRef")) {
+        if (ig_epp__yaml_key_is(k, "poolRef")) {
             rc = load_pool_ref(ld, v);
             have_pool = 1;
-        } else if (key_is(k, "rules")) {
+        } else if (ig_epp__yaml_key_is(k, "rules")) {
             if (v->type != YAML_SEQUENCE_NODE || N_ITEMS(v) > MAX_RULES)
-                return ofail(ld, v, "spec.rules: expected a list of at most %d rules", MAX_RULES);
+                return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, v,
+                                         "spec.rules: expected a list of at most %d rules", MAX_RULES);
             rw->n_rules = N_ITEMS(v);
             rw->rules = ig_pool_calloc(&ld->out->pool, (rw->n_rules + 1) * sizeof(*rw->rules));
             for (size_t i = 0; i < rw->n_rules && rc == 0; i++)
@@ -291,7 +276,7 @@ static int load_rewrite_spec(struct oloader *ld, yaml_node_t *spec, struct ig_ep
         if (rc != 0)
             return rc;
     }
-    return have_pool ? 0 : ofail(ld, spec, "spec.poolRef is required");
+    return have_pool ? 0 : ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, spec, "spec.poolRef is required");
 }
 
 static void *grow(struct oloader *ld, void *v, size_t n, size_t *cap, size_t size)
@@ -311,48 +296,51 @@ static int load_resource(struct oloader *ld, yaml_node_t *res)
 {
     yaml_node_t *kind = NULL, *spec = NULL, *name = NULL;
     if (res->type != YAML_MAPPING_NODE)
-        return ofail(ld, res, "expected a resource (a map with kind, metadata and spec)");
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, res,
+                                 "expected a resource (a map with kind, metadata and spec)");
     FOR_PAIRS(res, p)
     {
         yaml_node_t *k = node(ld, p->key), *v = node(ld, p->value);
-        if (key_is(k, "apiVersion")) {
+        if (ig_epp__yaml_key_is(k, "apiVersion")) {
             if (v->type != YAML_SCALAR_NODE || v->data.scalar.length <= sizeof(API_GROUP) - 1 ||
                 memcmp(v->data.scalar.value, API_GROUP, sizeof(API_GROUP) - 1) != 0)
-                return ofail(ld, v, "apiVersion: expected %s<version>", API_GROUP);
-        } else if (key_is(k, "kind")) {
+                return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, v, "apiVersion: expected %s<version>",
+                                         API_GROUP);
+        } else if (ig_epp__yaml_key_is(k, "kind")) {
             kind = v;
-        } else if (key_is(k, "metadata")) {
+        } else if (ig_epp__yaml_key_is(k, "metadata")) {
             if (v->type != YAML_MAPPING_NODE)
-                return ofail(ld, v, "metadata: expected a map with a name");
+                return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, v, "metadata: expected a map with a name");
             FOR_PAIRS(v, q)
             {
-                if (key_is(node(ld, q->key), "name"))
+                if (ig_epp__yaml_key_is(node(ld, q->key), "name"))
                     name = node(ld, q->value);
             }
             if (name == NULL)
-                return ofail(ld, v, "metadata.name is required");
-        } else if (key_is(k, "spec")) {
+                return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, v, "metadata.name is required");
+        } else if (ig_epp__yaml_key_is(k, "spec")) {
             spec = v;
-        } else if (!key_is(k, "status")) {
+        } else if (!ig_epp__yaml_key_is(k, "status")) {
             return unknown_key(ld, k, "resource", "apiVersion, kind, metadata, spec");
         }
     }
-    if (kind == NULL || !(key_is(kind, KIND_OBJECTIVE) || key_is(kind, KIND_REWRITE)))
-        return ofail(ld, kind != NULL ? kind : res, "kind: expected %s or %s", KIND_OBJECTIVE, KIND_REWRITE);
+    if (kind == NULL || !(ig_epp__yaml_key_is(kind, KIND_OBJECTIVE) || ig_epp__yaml_key_is(kind, KIND_REWRITE)))
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, kind != NULL ? kind : res, "kind: expected %s or %s",
+                                 KIND_OBJECTIVE, KIND_REWRITE);
     if (name == NULL)
-        return ofail(ld, res, "metadata.name is required");
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, res, "metadata.name is required");
     struct ig_epp_objectives *o = ld->out;
     if (o->n_objectives + o->n_rewrites >= MAX_RESOURCES)
-        return ofail(ld, res, "more than %d resources", MAX_RESOURCES);
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, res, "more than %d resources", MAX_RESOURCES);
     ig_iov_t nm;
     int rc = want_string(ld, name, "metadata.name", &nm);
     if (rc != 0)
         return rc;
-    if (key_is(kind, KIND_OBJECTIVE)) {
+    if (ig_epp__yaml_key_is(kind, KIND_OBJECTIVE)) {
         for (size_t i = 0; i < o->n_objectives; i++)
             if (ig_iov_eq(o->objectives[i].name, nm))
-                return ofail(ld, name, "%s \"%s\" is already defined at line %u", KIND_OBJECTIVE, nm.base,
-                             o->objectives[i].line);
+                return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, name, "%s \"%s\" is already defined at line %u",
+                                         KIND_OBJECTIVE, nm.base, o->objectives[i].line);
         o->objectives = grow(ld, o->objectives, o->n_objectives, &ld->cap_obj, sizeof(*o->objectives));
         struct ig_epp_objective *ob = &o->objectives[o->n_objectives];
         memset(ob, 0, sizeof(*ob));
@@ -365,10 +353,10 @@ static int load_resource(struct oloader *ld, yaml_node_t *res)
     }
     for (size_t i = 0; i < o->n_rewrites; i++)
         if (ig_iov_eq(o->rewrites[i].name, nm))
-            return ofail(ld, name, "%s \"%s\" is already defined at line %u", KIND_REWRITE, nm.base,
-                         o->rewrites[i].line);
+            return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, name, "%s \"%s\" is already defined at line %u",
+                                     KIND_REWRITE, nm.base, o->rewrites[i].line);
     if (spec == NULL)
-        return ofail(ld, res, "%s: spec is required", KIND_REWRITE);
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, res, "%s: spec is required", KIND_REWRITE);
     o->rewrites = grow(ld, o->rewrites, o->n_rewrites, &ld->cap_rw, sizeof(*o->rewrites));
     struct ig_epp_rewrite *rw = &o->rewrites[o->n_rewrites];
     memset(rw, 0, sizeof(*rw));
@@ -393,19 +381,19 @@ static int load_odoc(struct oloader *ld)
         FOR_PAIRS(root, p)
         {
             yaml_node_t *k = node(ld, p->key), *v = node(ld, p->value);
-            if (key_is(k, "kind") && key_is(v, "List"))
+            if (ig_epp__yaml_key_is(k, "kind") && ig_epp__yaml_key_is(v, "List"))
                 is_list = 1;
-            else if (key_is(k, "items"))
+            else if (ig_epp__yaml_key_is(k, "items"))
                 items = v;
         }
         if (!is_list)
             return load_resource(ld, root);
         if (items == NULL)
-            return ofail(ld, root, "List: items is required");
+            return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, root, "List: items is required");
         list = items;
     }
     if (list->type != YAML_SEQUENCE_NODE)
-        return ofail(ld, list, "expected a resource or a list of resources");
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, list, "expected a resource or a list of resources");
     for (size_t i = 0; i < N_ITEMS(list); i++) {
         int rc = load_resource(ld, node(ld, list->data.sequence.items.start[i]));
         if (rc != 0)

@@ -46,54 +46,41 @@ struct loader {
     size_t errlen;
 };
 
-static int fail_at(struct loader *ld, const yaml_node_t *node, const char *fmt, ...) IG_PRINTF(3, 4);
-
-static int fail_at(struct loader *ld, const yaml_node_t *node, const char *fmt, ...)
+int ig_epp__yaml_fail(char *err, size_t errlen, const char *name, const yaml_node_t *node, const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
     va_start(ap, fmt);
     (void)vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    ig_epp__errf(ld->err, ld->errlen, "%s:%zu:%zu: %s", ld->name, node->start_mark.line + 1,
-                 node->start_mark.column + 1, msg);
+    ig_epp__errf(err, errlen, "%s:%zu:%zu: %s", name, node->start_mark.line + 1, node->start_mark.column + 1, msg);
     return IG_EINVAL;
-}
-
-static ig_iov_t scalar(const yaml_node_t *n)
-{
-    return ig_iov(n->data.scalar.value, n->data.scalar.length);
-}
-
-static int is_key(const yaml_node_t *n, const char *key)
-{
-    return n->type == YAML_SCALAR_NODE && ig_iov_eq(scalar(n), ig_iov_cstr(key));
 }
 
 static int load_labels(struct loader *ld, yaml_node_t *map, struct ig_epp_endpoint_decl *d)
 {
     if (map->type != YAML_MAPPING_NODE)
-        return fail_at(ld, map, "labels: expected a map of strings");
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, map, "labels: expected a map of strings");
     size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
     if (n > IG_EPP_MAX_LABELS)
-        return fail_at(ld, map, "labels: more than %d labels", IG_EPP_MAX_LABELS);
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, map, "labels: more than %d labels", IG_EPP_MAX_LABELS);
     struct ig_sched_kv *kv = n ? ig_pool_calloc(&ld->out->pool, n * sizeof(*kv)) : NULL;
     size_t i = 0;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++, i++) {
         yaml_node_t *k = yaml_document_get_node(ld->doc, p->key);
         yaml_node_t *v = yaml_document_get_node(ld->doc, p->value);
         if (k->type != YAML_SCALAR_NODE || k->data.scalar.length == 0)
-            return fail_at(ld, k, "labels: expected a non-empty string key");
+            return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, k, "labels: expected a non-empty string key");
         if (v->type != YAML_SCALAR_NODE)
-            return fail_at(ld, v, "labels.%.*s: expected a string", (int)k->data.scalar.length,
-                           (const char *)k->data.scalar.value);
+            return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, v, "labels.%.*s: expected a string",
+                                     (int)k->data.scalar.length, (const char *)k->data.scalar.value);
         for (size_t j = 0; j < i; j++) {
-            if (ig_iov_eq(kv[j].key, scalar(k)))
-                return fail_at(ld, k, "labels: duplicate key \"%.*s\"", (int)k->data.scalar.length,
-                               (const char *)k->data.scalar.value);
+            if (ig_iov_eq(kv[j].key, ig_epp__yaml_scalar(k)))
+                return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, k, "labels: duplicate key \"%.*s\"",
+                                         (int)k->data.scalar.length, (const char *)k->data.scalar.value);
         }
-        kv[i].key = ig_pool_dup(&ld->out->pool, scalar(k));
-        kv[i].value = ig_pool_dup(&ld->out->pool, scalar(v));
+        kv[i].key = ig_pool_dup(&ld->out->pool, ig_epp__yaml_scalar(k));
+        kv[i].value = ig_pool_dup(&ld->out->pool, ig_epp__yaml_scalar(v));
     }
     d->labels = kv;
     d->n_labels = n;
@@ -103,38 +90,43 @@ static int load_labels(struct loader *ld, yaml_node_t *map, struct ig_epp_endpoi
 static int load_endpoint(struct loader *ld, yaml_node_t *item, size_t idx, struct ig_epp_endpoint_decl *d)
 {
     if (item->type != YAML_MAPPING_NODE)
-        return fail_at(ld, item, "endpoints[%zu]: expected a map with an address", idx);
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, item, "endpoints[%zu]: expected a map with an address",
+                                 idx);
     d->line = (uint32_t)item->start_mark.line + 1;
     d->col = (uint32_t)item->start_mark.column + 1;
     int have_address = 0;
     for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(ld->doc, p->key);
         yaml_node_t *v = yaml_document_get_node(ld->doc, p->value);
-        if (is_key(k, "address")) {
+        if (ig_epp__yaml_key_is(k, "address")) {
             struct sockaddr_storage sa;
             uint16_t port;
-            if (v->type != YAML_SCALAR_NODE || ig_epp__parse_hostport(scalar(v), &sa, &port) != 0)
-                return fail_at(ld, v, "endpoints[%zu].address: expected \"ip:port\" with a numeric ip", idx);
-            d->address = ig_pool_dup(&ld->out->pool, scalar(v));
+            if (v->type != YAML_SCALAR_NODE || ig_epp__parse_hostport(ig_epp__yaml_scalar(v), &sa, &port) != 0)
+                return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, v,
+                                         "endpoints[%zu].address: expected \"ip:port\" with a numeric ip", idx);
+            d->address = ig_pool_dup(&ld->out->pool, ig_epp__yaml_scalar(v));
             have_address = 1;
-        } else if (is_key(k, "metricsPort")) {
+        } else if (ig_epp__yaml_key_is(k, "metricsPort")) {
             uint64_t port;
-            if (v->type != YAML_SCALAR_NODE || ig_iov_to_u64(scalar(v), &port) != 0 || port == 0 || port > 65535)
-                return fail_at(ld, v, "endpoints[%zu].metricsPort: expected a port number 1-65535", idx);
+            if (v->type != YAML_SCALAR_NODE || ig_iov_to_u64(ig_epp__yaml_scalar(v), &port) != 0 || port == 0 ||
+                port > 65535)
+                return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, v,
+                                         "endpoints[%zu].metricsPort: expected a port number 1-65535", idx);
             d->metrics_port = (uint16_t)port;
-        } else if (is_key(k, "labels")) {
+        } else if (ig_epp__yaml_key_is(k, "labels")) {
             int rc = load_labels(ld, v, d);
             if (rc != 0)
                 return rc;
         } else if (k->type == YAML_SCALAR_NODE) {
-            return fail_at(ld, k, "endpoints[%zu]: unknown key \"%.*s\" (expected address, metricsPort, labels)", idx,
-                           (int)k->data.scalar.length, (const char *)k->data.scalar.value);
+            return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, k,
+                                     "endpoints[%zu]: unknown key \"%.*s\" (expected address, metricsPort, labels)",
+                                     idx, (int)k->data.scalar.length, (const char *)k->data.scalar.value);
         } else {
-            return fail_at(ld, k, "endpoints[%zu]: expected a string key", idx);
+            return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, k, "endpoints[%zu]: expected a string key", idx);
         }
     }
     if (!have_address)
-        return fail_at(ld, item, "endpoints[%zu]: address is required", idx);
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, item, "endpoints[%zu]: address is required", idx);
     return 0;
 }
 
@@ -150,18 +142,18 @@ static int load_doc(struct loader *ld)
         list = NULL;
         for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
             yaml_node_t *k = yaml_document_get_node(ld->doc, p->key);
-            if (!is_key(k, "endpoints"))
-                return fail_at(ld, k, "unknown key (expected endpoints)");
+            if (!ig_epp__yaml_key_is(k, "endpoints"))
+                return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, k, "unknown key (expected endpoints)");
             list = yaml_document_get_node(ld->doc, p->value);
         }
         if (list == NULL)
-            return fail_at(ld, root, "expected a list of endpoints");
+            return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, root, "expected a list of endpoints");
     }
     if (list->type != YAML_SEQUENCE_NODE)
-        return fail_at(ld, list, "expected a list of endpoints");
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, list, "expected a list of endpoints");
     size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
     if (n > IG_EPP_MAX_ENDPOINTS)
-        return fail_at(ld, list, "more than %d endpoints", IG_EPP_MAX_ENDPOINTS);
+        return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, list, "more than %d endpoints", IG_EPP_MAX_ENDPOINTS);
     struct ig_epp_endpoint_decl *v = ig_pool_calloc(&ld->out->pool, (n ? n : 1) * sizeof(*v));
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = yaml_document_get_node(ld->doc, list->data.sequence.items.start[i]);
@@ -170,8 +162,9 @@ static int load_doc(struct loader *ld)
             return rc;
         for (size_t j = 0; j < i; j++) {
             if (ig_iov_eq(v[j].address, v[i].address))
-                return fail_at(ld, item, "endpoints[%zu]: address %s is already listed at line %u", i,
-                               v[i].address.base, v[j].line);
+                return ig_epp__yaml_fail(ld->err, ld->errlen, ld->name, item,
+                                         "endpoints[%zu]: address %s is already listed at line %u", i,
+                                         v[i].address.base, v[j].line);
         }
     }
     ld->out->v = v;
