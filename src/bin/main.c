@@ -62,7 +62,9 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {
         if (strcmp(cmd, planned[i]) == 0) {
-            fprintf(stderr, "infergate: '%s' is not available in this build yet\n", cmd);
+            fprintf(stderr,
+                    "infergate: '%s' is not available in this build yet (from a source tree, `make demo` runs it)\n",
+                    cmd);
             return 2;
         }
     }
