@@ -7,12 +7,18 @@
 #   epp     client -> gateway (inferenceRouting, passthrough) -> sim,
 #           picking through `infergate epp --endpoints <sim> --secure-serving=false`
 #   stub    as epp, with the grpc-js stub picker tests/js/epp-stub.mjs
+#   epp-observe, epp-headers, stub-observe, stub-headers
+#           as epp / stub with inferenceRouting responseMode observe / headers (the plain arms are
+#           responseMode full, the default): the response body bypasses the picker's answers
 # Each arm runs REQUESTS non-streaming requests (E2E p50/p90/p99) and REQUESTS streaming requests
 # (ITL p50/p99), after WARMUP requests that are not counted. Prints a markdown table with the
 # differences against the direct arm. Every process started here is stopped on exit.
 #
 # Usage: bench/epp-overhead.sh [path/to/infergate]
 #   REQUESTS=2000, WARMUP=200, OUTPUT_LEN=16 (max_tokens, non-streaming), STREAM_OUTPUT_LEN=64 (streaming),
+#   RESPONSE_MODES="observe headers" (the extra responseMode arms; empty: none),
+#   DECODE_MS=0 (0: a zero-latency sim, whose tokens arrive in few reads; N > 0: a sim that emits one
+#   token every N ms, so each gap is one event and Δ ITL is what each hop adds per token),
 #   KEEP=1 keeps the work directory (bench JSON reports, logs) and prints its path.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +27,7 @@ REQUESTS=${REQUESTS:-2000}
 WARMUP=${WARMUP:-200}
 OUTPUT_LEN=${OUTPUT_LEN:-16}
 STREAM_OUTPUT_LEN=${STREAM_OUTPUT_LEN:-64}
+RESPONSE_MODES=${RESPONSE_MODES-observe headers}
 LIFETIME=${LIFETIME:-1800} # upper bound on every server's life, should this shell die without its trap
 [ -x "$bin" ] || { echo "no infergate binary at $bin (build the infergate target, Release)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
@@ -58,7 +65,13 @@ start() {
 
 # ---- the simulator ------------------------------------------------------------------------------
 sim_port=$(free_port)
-start "$work/sim.log" "$bin" sim --host 127.0.0.1 --port "$sim_port" --model m --id sim-1 --zero-latency
+DECODE_MS=${DECODE_MS:-0}
+if [ "$DECODE_MS" = 0 ]; then
+    sim_latency=(--zero-latency)
+else
+    sim_latency=(--decode-ms "$DECODE_MS" --decode-ms-per-seq 0 --prefill-overhead-ms 0 --prefill-ms-per-token 0)
+fi
+start "$work/sim.log" "$bin" sim --host 127.0.0.1 --port "$sim_port" --model m --id sim-1 "${sim_latency[@]}"
 for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:$sim_port/health" && break; sleep 0.05; done
 curl -sf -o /dev/null "http://127.0.0.1:$sim_port/health" || { cat "$work/sim.log" >&2; exit 1; }
 sim=127.0.0.1:$sim_port
@@ -93,7 +106,7 @@ binds:
 $2
 EOF
 }
-# The seed's standalone inferenceRouting backend, with the picker's address.
+# The seed's standalone inferenceRouting backend, with the picker's address (and a responseMode).
 epp_backend() {
     cat <<EOF
       - service:
@@ -105,22 +118,26 @@ epp_backend() {
               host: 127.0.0.1:$1
             destinationMode: passthrough
 EOF
+    [ -z "${2:-}" ] || echo "            responseMode: $2"
 }
 declare -A port_of
 port_of[direct]=$sim_port
-for arm in proxy epp stub; do
+arms=(direct proxy epp stub)
+for m in $RESPONSE_MODES; do arms+=("epp-$m" "stub-$m"); done
+for arm in "${arms[@]:1}"; do
     port_of[$arm]=$(free_port)
+    mode=""
+    [[ $arm == *-* ]] && mode=${arm#*-}
     case $arm in
     proxy) gw_config "${port_of[$arm]}" "      - host: $sim" ;;
-    epp) gw_config "${port_of[$arm]}" "$(epp_backend "$epp_port")" ;;
-    stub) gw_config "${port_of[$arm]}" "$(epp_backend "$stub_port")" ;;
+    epp*) gw_config "${port_of[$arm]}" "$(epp_backend "$epp_port" "$mode")" ;;
+    stub*) gw_config "${port_of[$arm]}" "$(epp_backend "$stub_port" "$mode")" ;;
     esac >"$work/gw-$arm.yaml"
     start "$work/gw-$arm.log" "$bin" gateway -f "$work/gw-$arm.yaml"
     wait_log "$work/gw-$arm.log" 'ready:' "gateway ($arm)"
 done
 
 # ---- the runs -----------------------------------------------------------------------------------
-arms=(direct proxy epp stub)
 # bench ARM MODE N JSON: N sequential requests; MODE is nostream or stream.
 bench() {
     local args=(--url "http://127.0.0.1:${port_of[$1]}" --model m --concurrency 1 --requests "$3" --timeout 10s
@@ -139,11 +156,14 @@ for arm in "${arms[@]}"; do
 done
 
 # ---- the table ----------------------------------------------------------------------------------
-python3 - "$work" "$REQUESTS" "$OUTPUT_LEN" "$STREAM_OUTPUT_LEN" "${arms[@]}" <<'EOF'
+python3 - "$work" "$REQUESTS" "$OUTPUT_LEN" "$STREAM_OUTPUT_LEN" "$DECODE_MS" "${arms[@]}" <<'EOF'
 import json, sys
-work, n, olen, slen, arms = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+work, n, olen, slen, decode, arms = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6:]
 desc = {"direct": "direct to sim", "proxy": "gateway, host backend", "epp": "gateway + infergate epp",
         "stub": "gateway + grpc-js stub EPP"}
+for m in ("observe", "headers"):
+    desc[f"epp-{m}"] = f"infergate epp, responseMode {m}"
+    desc[f"stub-{m}"] = f"stub EPP, responseMode {m}"
 def stage(arm, mode):
     s = json.load(open(f"{work}/{arm}-{mode}.json"))["stages"][0]
     r = s["requests"]
@@ -152,15 +172,16 @@ def stage(arm, mode):
     return s
 res = {a: (stage(a, "nostream"), stage(a, "stream")) for a in arms}
 keys = [("e2e", 0, "e2e_ms", "p50"), ("e2e", 0, "e2e_ms", "p90"), ("e2e", 0, "e2e_ms", "p99"),
-        ("itl", 1, "itl_ms", "p50"), ("itl", 1, "itl_ms", "p99")]
+        ("itl", 1, "itl_ms", "mean"), ("itl", 1, "itl_ms", "p50"), ("itl", 1, "itl_ms", "p99")]
 val = lambda a, k: res[a][k[1]][k[2]][k[3]]
 print()
+sim = "zero-latency sim" if decode == "0" else f"sim emitting a token every {decode} ms"
 print(f"Sequential requests (concurrency 1), {n} per arm and mode; E2E non-streaming (max_tokens {olen}), "
-      f"ITL streaming (max_tokens {slen}); ms, 127.0.0.1, zero-latency sim.")
+      f"ITL streaming (max_tokens {slen}); ms, 127.0.0.1, {sim}.")
 print()
-print("| arm | ok | E2E p50 | E2E p90 | E2E p99 | ITL p50 | ITL p99 | Δ E2E p50 | Δ E2E p90 | Δ E2E p99 "
-      "| Δ ITL p50 | Δ ITL p99 |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| arm | ok | E2E p50 | E2E p90 | E2E p99 | ITL mean | ITL p50 | ITL p99 | Δ E2E p50 | Δ E2E p90 | Δ E2E p99 "
+      "| Δ ITL mean | Δ ITL p50 | Δ ITL p99 |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for a in arms:
     ok = f"{res[a][0]['requests']['succeeded']}+{res[a][1]['requests']['succeeded']}"
     cells = [f"{val(a, k):.3f}" for k in keys]

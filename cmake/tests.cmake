@@ -1,7 +1,11 @@
 # Unit tests: tests/unit/<module>/test_<name>.c, one cmocka executable each, linked against the
-# module's library.
+# module's library and the shared scaffolding in tests/unit/common/ (loops, listeners, servers).
 set(IG_TEST_LIBS ${IG_ALL_LIBS})
 if(CMOCKA_FOUND)
+  file(GLOB common_srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/common/*.c)
+  add_library(ig_test_common STATIC ${common_srcs})
+  target_include_directories(ig_test_common PUBLIC ${CMAKE_SOURCE_DIR}/tests/unit/common)
+  target_link_libraries(ig_test_common PUBLIC ${IG_TEST_LIBS} PkgConfig::CMOCKA)
   file(GLOB unit_dirs LIST_DIRECTORIES true CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/*)
   foreach(dir ${unit_dirs})
     if(IS_DIRECTORY ${dir})
@@ -12,7 +16,7 @@ if(CMOCKA_FOUND)
         set(exe unit_${mod}_${tname})
         add_executable(${exe} ${t})
         target_include_directories(${exe} PRIVATE ${CMAKE_SOURCE_DIR}/src/${mod})
-        target_link_libraries(${exe} PRIVATE ${IG_TEST_LIBS} PkgConfig::CMOCKA)
+        target_link_libraries(${exe} PRIVATE ig_test_common ${IG_TEST_LIBS} PkgConfig::CMOCKA)
         add_test(NAME unit.${mod}.${tname} COMMAND ${exe})
         set_tests_properties(unit.${mod}.${tname} PROPERTIES TIMEOUT 120)
       endforeach()

@@ -225,11 +225,20 @@ enum ig_cfg_failure_mode {
     IG_CFG_FAIL_OPEN,       /* picker unavailable: normal endpoint selection */
     IG_CFG_FAILURE_MODE_COUNT
 };
+/* What of the upstream's response goes through the picker (an infergate extension). */
+enum ig_cfg_response_mode {
+    IG_CFG_RESP_FULL = 0, /* headers, body and trailers, answered; the client gets the picker's copy */
+    IG_CFG_RESP_OBSERVE,  /* all mirrored with observability_mode: no answer awaited, upstream bytes pass */
+    IG_CFG_RESP_HEADERS,  /* response headers (answered) and trailers only; the body bypasses the picker */
+    IG_CFG_RESPONSE_MODE_COUNT
+};
 
 struct ig_cfg_inference_routing {
     struct ig_cfg_target picker; /* endpointPicker; HOST => plaintext HTTP/2 (h2c) */
     enum ig_cfg_destination_mode destination_mode;
     enum ig_cfg_failure_mode failure_mode; /* an infergate extension; agentgateway is always fail-closed */
+    /* responseMode, an infergate extension */
+    enum ig_cfg_response_mode response_mode;
 };
 
 enum ig_cfg_http_version {

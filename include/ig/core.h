@@ -229,6 +229,17 @@ int ig_buf_appendf(ig_buf_t *b, const char *fmt, ...) IG_PRINTF(2, 3);
 void ig_buf_consume(ig_buf_t *b, size_t n);
 void ig_buf_reset(ig_buf_t *b);
 
+/*
+ * Buffers that are only needed while bytes are in flight (a connection's input and output) borrow
+ * their storage from a per-thread cache of IG_BUF_BLOCK-byte blocks and give it back when empty, so
+ * an idle connection holds no buffer memory and a busy one allocates nothing in the steady state.
+ */
+#define IG_BUF_BLOCK 4096
+/** Gives an empty |b| without storage a cached block (growth past it reallocates as usual). */
+void ig_buf_borrow(ig_buf_t *b);
+/** If |b| is empty, releases its storage: a block goes back to the thread's cache, a grown buffer is freed. */
+void ig_buf_release(ig_buf_t *b);
+
 /* ---- time ------------------------------------------------------------------------------------ */
 
 /** Monotonic clock in nanoseconds. */

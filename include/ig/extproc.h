@@ -83,6 +83,35 @@ int ig_extproc_encode_response_headers(ig_buf_t *out, ig_pool_t *scratch, const 
 int ig_extproc_encode_response_body(ig_buf_t *out, ig_pool_t *scratch, const void *data, size_t len, int end_of_stream);
 int ig_extproc_encode_response_trailers(ig_buf_t *out, ig_pool_t *scratch, const ig_http_headers_t *trailers);
 
+/*
+ * Protocol variants beyond the FULL_DUPLEX_STREAMED default, for a gateway that keeps the picker
+ * out of the response's data path. Body modes are ProcessingMode.BodySendMode values.
+ */
+enum ig_extproc_body_mode {
+    IG_EXTPROC_MODE_NONE = 0,
+    IG_EXTPROC_MODE_STREAMED = 1,
+    IG_EXTPROC_MODE_BUFFERED = 2,
+    IG_EXTPROC_MODE_BUFFERED_PARTIAL = 3,
+    IG_EXTPROC_MODE_FULL_DUPLEX_STREAMED = 4,
+};
+/* ProcessingRequest.observability_mode: the processor must not answer this message. */
+#define IG_EXTPROC_F_OBSERVE 1u
+
+/**
+ * ig_extproc_encode_request_headers for the first message of a stream, with protocol_config
+ * announcing |request_body_mode| and |response_body_mode| (enum ig_extproc_body_mode).
+ */
+int ig_extproc_encode_request_headers_mode(ig_buf_t *out, ig_pool_t *scratch, const ig_http_request_t *req,
+                                           int end_of_stream, int request_body_mode, int response_body_mode,
+                                           const struct ig_extproc_subset *subset);
+/** The response-direction encoders with |flags| (IG_EXTPROC_F_OBSERVE). */
+int ig_extproc_encode_response_headers_ex(ig_buf_t *out, ig_pool_t *scratch, const ig_http_response_t *resp,
+                                          int end_of_stream, ig_iov_t served, unsigned flags);
+int ig_extproc_encode_response_body_ex(ig_buf_t *out, ig_pool_t *scratch, const void *data, size_t len,
+                                       int end_of_stream, unsigned flags);
+int ig_extproc_encode_response_trailers_ex(ig_buf_t *out, ig_pool_t *scratch, const ig_http_headers_t *trailers,
+                                           unsigned flags);
+
 /**
  * Appends any protobuf-c message framed with the gRPC prefix (the EPP side uses it for its
  * ProcessingResponse). Returns 0, or IG_ETOOBIG.

@@ -248,6 +248,88 @@ int ig_grpc_sctx_send_pb(ig_grpc_sctx_t *ctx, const ProtobufCMessage *m);
  */
 int ig_grpc_sctx_finish(ig_grpc_sctx_t *ctx, int status, const char *message);
 
+/* ---- reconnect backoff and connectivity state ------------------------------------------------ */
+
+/*
+ * Reconnect schedule of a channel: gRPC's connection-backoff algorithm (delay = base * (1 +- jitter),
+ * base growing by the multiplier up to the cap, the delay counted from the start of the failed
+ * attempt) with defaults scaled down for an endpoint picker next to the gateway: a sidecar EPP
+ * restarts in a second or two, a refused local dial costs microseconds, and every request waits on
+ * the picker, so gRPC's 1 s / 120 s would keep traffic failing long after the picker is back.
+ */
+#define IG_GRPC_BACKOFF_INITIAL_MS 250u
+#define IG_GRPC_BACKOFF_MAX_MS     5000u
+#define IG_GRPC_BACKOFF_MULTIPLIER 1.6
+#define IG_GRPC_BACKOFF_JITTER     0.2
+
+struct ig_grpc_backoff_config {
+    uint64_t initial_ms; /* first delay; 0: IG_GRPC_BACKOFF_INITIAL_MS */
+    uint64_t max_ms;     /* cap of the base delay (jitter may exceed it by its fraction); 0: the default */
+    double multiplier;   /* 0: the default; below 1 counts as 1 */
+    double jitter;       /* fraction in [0, 1); 0: the default; negative: none */
+};
+
+/* Caller-owned; pure arithmetic (the caller supplies the random numbers). */
+struct ig_grpc_backoff {
+    struct ig_grpc_backoff_config cfg; /* with the defaults filled in */
+    double _cur_ms;                    /* base of the next delay */
+};
+
+void ig_grpc_backoff_init(struct ig_grpc_backoff *b, const struct ig_grpc_backoff_config *cfg);
+/** Back to the initial delay (after a successful connection). */
+void ig_grpc_backoff_reset(struct ig_grpc_backoff *b);
+/** The next delay in ms (at least 1), jittered by |rnd| in [0, 1) (0.5: none); then grows the base. */
+uint64_t ig_grpc_backoff_next(struct ig_grpc_backoff *b, double rnd);
+
+/* A channel's connectivity, as gRPC names it (CONNECTING is not tracked: calls queue meanwhile). */
+enum ig_grpc_conn_state {
+    IG_GRPC_CONN_IDLE = 0,          /* no connection attempt has finished yet */
+    IG_GRPC_CONN_READY,             /* the last attempt connected: calls go out */
+    IG_GRPC_CONN_TRANSIENT_FAILURE, /* the last attempt failed: calls fail fast until a retry connects */
+    IG_GRPC_CONN_STATE_COUNT
+};
+
+/** "IDLE", "READY", "TRANSIENT_FAILURE" ("UNKNOWN" when out of range). */
+const char *ig_grpc_conn_state_name(int state);
+
+/*
+ * The connectivity state machine of a channel, free of I/O and clocks (times are passed in), so
+ * it is unit-tested on its own. Any failed connection attempt enters TRANSIENT_FAILURE and
+ * schedules one retry after the backoff delay; the state stays TRANSIENT_FAILURE while the retry
+ * runs ("sticky", as gRPC's pick_first), so calls keep failing fast instead of queueing behind a
+ * dial that may time out. A successful attempt (or a retry probe answered by the server over a
+ * connection that was still up) makes it READY and resets the backoff. Caller-owned.
+ */
+struct ig_grpc_connsm {
+    int state;                   /* enum ig_grpc_conn_state */
+    int probing;                 /* TRANSIENT_FAILURE: the scheduled retry is under way */
+    uint64_t streak;             /* failed attempts in a row */
+    uint64_t attempts, failures; /* finished connection attempts, and the failed ones, since init */
+    uint64_t retry_at_ns;        /* TRANSIENT_FAILURE: when the retry starts */
+    struct ig_grpc_backoff backoff;
+};
+
+void ig_grpc_connsm_init(struct ig_grpc_connsm *sm, const struct ig_grpc_backoff_config *cfg);
+/** Returns 1 when a call may go out now, 0 when it must fail fast (TRANSIENT_FAILURE). */
+int ig_grpc_connsm_admit(const struct ig_grpc_connsm *sm);
+/**
+ * A connection attempt that started at |started_ns| finished at |now_ns| with |status| (0:
+ * connected, else an IG_E* code). Returns 1 with *|delay_ms| (0: at once) when the caller must
+ * schedule the retry, 0 when nothing is to be scheduled (connected, or a retry is already pending
+ * and this was an older attempt failing late). |rnd| in [0, 1) jitters the delay.
+ */
+int ig_grpc_connsm_on_result(struct ig_grpc_connsm *sm, int status, uint64_t started_ns, uint64_t now_ns, double rnd,
+                             uint64_t *delay_ms);
+/** The retry timer fired: returns 1 when the caller must start a reconnect attempt now. */
+int ig_grpc_connsm_on_retry(struct ig_grpc_connsm *sm);
+/**
+ * The retry's probe call ended before any connection result settled the state: |reached| says
+ * whether the server answered it (READY) or not (another failed attempt, started at |started_ns|).
+ * Returns as ig_grpc_connsm_on_result.
+ */
+int ig_grpc_connsm_on_probe_done(struct ig_grpc_connsm *sm, int reached, uint64_t started_ns, uint64_t now_ns,
+                                 double rnd, uint64_t *delay_ms);
+
 /* ---- client ---------------------------------------------------------------------------------- */
 
 typedef struct ig_grpc_channel ig_grpc_channel_t;
@@ -262,18 +344,36 @@ struct ig_grpc_channel_config {
     const char *authority;       /* :authority; NULL: sni or the address. Copied */
     uint64_t connect_timeout_ms; /* default 10000 */
     size_t max_message;          /* response messages larger fail with RESOURCE_EXHAUSTED; 0: 4 MiB */
-    uint64_t keepalive_ms;       /* PING a connection silent this long, drop it if unanswered; 0: off */
+    /* While calls are open, PING a connection silent this long; unanswered as long again, it is dead. 0: off */
+    uint64_t keepalive_ms;
+    struct ig_grpc_backoff_config backoff; /* reconnect schedule; zero: the defaults */
+    const char *name;                      /* names the peer in log lines; NULL: the authority. Copied */
 };
 
 /**
  * Creates a channel on |loop|: an ig_http_client_t speaking HTTP/2 to one address, many calls
- * multiplexed on its connections. A failed connection is replaced on the next call. Returns
- * NULL (with a reason in |err|) when the TLS context cannot be built.
+ * multiplexed on its connections. A lost connection is replaced on the next call. A failed
+ * connection attempt puts the channel in TRANSIENT_FAILURE: calls fail at once with UNAVAILABLE
+ * while a retry is scheduled with backoff (a health-check call dials it), and the first attempt
+ * that connects makes the channel READY again. A GOAWAY lets the streams the server kept finish
+ * while new calls go to a new connection. Returns NULL (with a reason in |err|) when the TLS
+ * context cannot be built.
  */
 ig_grpc_channel_t *ig_grpc_channel_create(uv_loop_t *loop, const struct ig_grpc_channel_config *cfg, char *err,
                                           size_t errlen);
 /** Cancels the calls still open (on_status(CANCELLED)) and frees the channel once they are gone. */
 void ig_grpc_channel_destroy(ig_grpc_channel_t *ch);
+
+struct ig_grpc_channel_stats {
+    int state;                 /* enum ig_grpc_conn_state */
+    uint64_t connect_attempts; /* connection attempts finished (connected or failed) */
+    uint64_t connect_failures; /* of which failed (refused, timed out, TLS handshake, ALPN) */
+    uint64_t fail_fast;        /* calls failed at once in TRANSIENT_FAILURE */
+};
+
+void ig_grpc_channel_get_stats(const ig_grpc_channel_t *ch, struct ig_grpc_channel_stats *out);
+/** True when |ch| was created from a configuration with the same address and TLS settings as |cfg|. */
+int ig_grpc_channel_matches(const ig_grpc_channel_t *ch, const struct ig_grpc_channel_config *cfg);
 
 struct ig_grpc_call_handler {
     /** One response message (|msg| valid only during the call). */

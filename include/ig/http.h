@@ -160,6 +160,11 @@ struct ig_http_stream_handler {
      * here; |s| is invalid after return. Called exactly once.
      */
     void (*on_close)(ig_http_stream_t *s, int err);
+    /**
+     * Trailers of the request (HTTP/2 only; strings in s->pool), reported once, after the last
+     * body bytes and before on_body's end call. May be NULL (they are then dropped).
+     */
+    void (*on_trailers)(ig_http_stream_t *s, const ig_http_headers_t *trailers);
 };
 
 struct ig_http_stream {
@@ -254,8 +259,9 @@ struct ig_http_client_config {
     uint64_t idle_timeout_ms;    /* pooled connection idle; default 90000 */
     size_t max_idle;             /* idle HTTP/1.1 connections kept; default 64 */
     struct ig_h1_limits h1_limits;
-    /* HTTP/2: after this long without a frame from the server, send a PING; a PING unanswered for
-     * as long again closes the connection (its streams end with IG_ETIMEDOUT). 0: off (default). */
+    /* HTTP/2: after this long without a frame from the server while streams are open, send a PING;
+     * a PING unanswered for as long again closes the connection (its streams end with IG_ETIMEDOUT).
+     * Idle connections are not pinged. 0: off (default). */
     uint64_t h2_keepalive_ms;
     /*
      * Optional: called once per connection the client opened, when it is connected (|status| 0,

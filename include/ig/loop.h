@@ -158,6 +158,43 @@ void ig_sock_close(ig_sock_t *s);
 /** Closes at once, dropping pending output (RST when |rst|); on_close(IG_ECANCELED) follows. */
 void ig_sock_abort(ig_sock_t *s, int rst);
 
+/* ---- file watch ------------------------------------------------------------------------------ */
+
+typedef struct ig_file_watch ig_file_watch_t;
+/**
+ * A debounced change in the watched file's directory. |status| is 0, or the last watch error
+ * (-errno) libuv reported since the previous call; the watch goes on either way. Runs on the
+ * loop's thread; it may call ig_file_watch_stop(|w|).
+ */
+typedef void (*ig_file_watch_cb)(ig_file_watch_t *w, int status, void *arg);
+
+/** Coalesces the burst of events one save produces (write, rename, chmod). */
+#define IG_FILE_WATCH_DEBOUNCE_MS 50
+
+/**
+ * Watches the file |path| (copied) in |loop| through its directory, not its inode: editors and
+ * Kubernetes ConfigMap mounts replace a file by renaming another over it (or by swapping a
+ * `..data` symlink), which an inode watch on the old file would never report, and a file deleted
+ * and created again is seen too. Every event in the directory (re)arms a |debounce_ms| timer
+ * (0: IG_FILE_WATCH_DEBOUNCE_MS); |cb| runs once when it fires, so a burst of writes is one call.
+ * The watch does not read the file: the callback decides whether its contents changed.
+ * Single-threaded: every call, and |cb|, on the loop's thread. The file need not exist; its
+ * directory must.
+ * Returns 0 and *out (owned by the caller: release it with ig_file_watch_stop), or -errno from
+ * uv_fs_event_start (e.g. -ENOENT: no such directory); on failure nothing is left to stop and the
+ * memory is released by the loop's next iteration.
+ */
+int ig_file_watch_start(uv_loop_t *loop, const char *path, uint64_t debounce_ms, ig_file_watch_cb cb, void *arg,
+                        ig_file_watch_t **out);
+/** The watched directory ("." for a bare file name); valid until ig_file_watch_stop. */
+const char *ig_file_watch_dir(const ig_file_watch_t *w);
+/**
+ * Stops watching: |cb| is never called again, even for a pending debounce. The memory is
+ * released by the loop's close callbacks, so the loop must run once more before uv_loop_close.
+ * NULL is a no-op.
+ */
+void ig_file_watch_stop(ig_file_watch_t *w);
+
 /* ---- TLS contexts ---------------------------------------------------------------------------- */
 
 /**
@@ -169,5 +206,50 @@ SSL_CTX *ig_tls_server_ctx(const char *cert_file, const char *key_file, const ch
 SSL_CTX *ig_tls_client_ctx(const char *ca_file, int insecure, const char *alpn, char *err, size_t errlen);
 /** A self-signed certificate + key for |cn| written as PEM to the given paths. Returns 0 or -1. */
 int ig_tls_self_signed(const char *cn, const char *cert_path, const char *key_path);
+
+/* ---- server name indication (server side) ---------------------------------------------------- */
+
+/**
+ * Chooses the server context of one handshake from the client's server name (|name|, |len|; not
+ * NUL-terminated; NULL when the client sent none). Returns a context created by ig_tls_server_ctx
+ * (borrowed: |arg| must keep it alive), or NULL to refuse the handshake with the unrecognized_name
+ * alert. Runs on the loop thread of the connection; must not block.
+ */
+typedef SSL_CTX *(*ig_tls_sni_cb)(void *arg, const char *name, size_t len);
+
+/**
+ * A "front" server context that holds no certificate itself: at each ClientHello, before the
+ * protocol version is chosen, |cb| picks the context whose certificate, ALPN list, TLS versions
+ * and client verification the handshake uses. Takes ownership of |arg| in every case: |free_arg|
+ * (may be NULL) runs when the front context is freed, i.e. after the last connection made with
+ * it is gone, so reloads can replace the front while handshakes on the old one finish.
+ * Returns the context (owned by the caller), or NULL with a message in |err|.
+ */
+SSL_CTX *ig_tls_server_sni_ctx(ig_tls_sni_cb cb, void *arg, void (*free_arg)(void *arg), char *err, size_t errlen);
+
+/**
+ * Finds the host_name entry of a ClientHello server_name extension body (RFC 6066, |len| bytes).
+ * Returns 0 and *|name| (borrowed from |ext|) / *|name_len|, IG_ENOTFOUND when there is no
+ * host_name entry, or IG_EPROTO when the extension is malformed (or the name empty, over 255
+ * bytes or holding a NUL).
+ */
+int ig_tls_sni_parse(const unsigned char *ext, size_t len, const unsigned char **name, size_t *name_len);
+
+/**
+ * Announces that |fd| (an accepted socket) is about to be handed to ig_sock_accept on this thread,
+ * directly or through ig_http_server_accept, for local |port|: the server TLS object created for it
+ * next remembers the client address and, after the ClientHello, the server name it sent, so the
+ * application can find them by address (ig_tls_accepted_sni) for as long as the connection lives.
+ * Call ig_tls_accept_note(-1, 0) after the hand-over (a plaintext server creates no TLS object).
+ * Used because a request knows its client address but not the TLS object of its connection.
+ */
+void ig_tls_accept_note(int fd, uint16_t port);
+
+/**
+ * The server name of the live TLS connection from |peer| to local |port| accepted on this thread
+ * after ig_tls_accept_note. Returns 1 and *|name| (valid until the connection closes), 0 when the
+ * client sent no name (*|name| = IG_IOV_NULL), or IG_ENOTFOUND for an unknown connection.
+ */
+int ig_tls_accepted_sni(const struct sockaddr *peer, uint16_t port, ig_iov_t *name);
 
 #endif

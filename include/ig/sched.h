@@ -187,6 +187,8 @@ struct ig_sched_params {
     double kv_cache_util_threshold;
     uint64_t metrics_staleness_ns;
     double headroom; /* also concurrency-detector */
+    /* prefix-affinity-filter (also queue_depth_threshold, kv_cache_util_threshold) */
+    double affinity_threshold;
     /* concurrency-detector */
     int concurrency_tokens; /* concurrencyMode: tokens */
     int64_t max_concurrency;

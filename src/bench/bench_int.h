@@ -52,16 +52,18 @@ struct ig_bench_dist {
     int kind;
     double mean, std;
     uint32_t min, max;
+    double scale; /* sharegpt: every length multiplied by this (0 means 1), for fleets scaled down */
 };
 
 /**
- * Parses "fixed:N", "uniform:MIN:MAX", "normal:MEAN:STD[:MIN:MAX]" or "sharegpt" (|is_output|
- * picks the prompt or completion table). Lengths are tokens >= 1. Returns 0 or IG_EINVAL.
+ * Parses "fixed:N", "uniform:MIN:MAX", "normal:MEAN:STD[:MIN:MAX]" or "sharegpt[:SCALE]" (|is_output|
+ * picks the prompt or completion table; SCALE in (0, 100] multiplies every length, rounded, at
+ * least 1). Lengths are tokens >= 1. Returns 0 or IG_EINVAL.
  */
 int ig_bench__dist_parse(const char *text, int is_output, struct ig_bench_dist *out);
 static inline struct ig_bench_dist ig_bench__dist_fixed(uint32_t n)
 {
-    return (struct ig_bench_dist){IG_BENCH_DIST_FIXED, (double)n, 0, n, n};
+    return (struct ig_bench_dist){IG_BENCH_DIST_FIXED, (double)n, 0, n, n, 0};
 }
 /** One length in tokens (>= 1). */
 uint32_t ig_bench__dist_sample(const struct ig_bench_dist *d, struct ig_bench_rng *r);
@@ -247,12 +249,20 @@ enum ig_bench_progress {
     IG_BENCH_PROGRESS_COUNT
 };
 
-struct ig_bench_run_config {
+#define IG_BENCH_MAX_TARGETS 64
+
+/* One target server. Several targets are used in strict rotation (a client-side round robin). */
+struct ig_bench_target {
     struct sockaddr_storage addr;
-    const char *authority; /* host:port for Host / :authority */
-    const char *base_path; /* URL path prefix ("" or "/prefix") */
-    int http_version;      /* IG_HTTP_11 or IG_HTTP_2 */
-    int api;               /* enum ig_bench_api */
+    const char *authority; /* host:port for Host / :authority; borrowed */
+    const char *base_path; /* URL path prefix ("" or "/prefix"); borrowed */
+};
+
+struct ig_bench_run_config {
+    const struct ig_bench_target *targets; /* request i goes to targets[i % ntargets]; borrowed */
+    size_t ntargets;                       /* 1..IG_BENCH_MAX_TARGETS */
+    int http_version;                      /* IG_HTTP_11 or IG_HTTP_2 */
+    int api;                               /* enum ig_bench_api */
     int stream;
     int ignore_eos;
     int arrival;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The load driver of `infergate bench`: one libuv loop, one pooled HTTP client (HTTP/1.1 or
- * h2c) to the target, and the requests of every stage.
+ * h2c) per target, and the requests of every stage. With several targets, requests go to them in
+ * strict rotation (request i to target i mod n): a client-side round robin that needs no proxy.
  *
  * Open loop (rate stages): arrivals follow a Poisson process (or a constant interval) on an
  * absolute schedule, so a late timer sends the overdue requests at once instead of drifting the
@@ -68,7 +69,9 @@ struct driver {
     struct ig_bench_workload *w;
     struct ig_bench_arm *out;
     uv_loop_t loop;
-    ig_http_client_t *client;
+    ig_http_client_t **clients; /* one per target */
+    ig_http_request_t *tmpl;    /* one request template per target (authority, path) */
+    uint64_t next_target;       /* rotation counter over the targets */
     uv_timer_t arrival, tick, kick;
     uv_signal_t sigint, sigterm;
     ig_list_t inflight, spare;
@@ -79,7 +82,6 @@ struct driver {
     uint64_t next_arrival;
     uint64_t to_launch;
     ig_pool_t pool; /* request template strings */
-    ig_http_request_t tmpl;
     int tty;
     uint64_t last_progress;
 };
@@ -422,14 +424,15 @@ static void send_one(struct driver *d)
         (void)ig_buf_append(&r->answer, it.question.base, it.question.len);
         r->q_len = r->answer.len;
     }
-    ig_http_request_t req = d->tmpl;
+    size_t target = (size_t)(d->next_target++ % d->cfg->ntargets);
+    ig_http_request_t req = d->tmpl[target];
     req.content_length = (int64_t)r->body.len;
     ig_list_push_back(&d->inflight, &r->link);
     rt->inflight++;
     r->t_send = now_ns();
     r->deadline = d->cfg->timeout_ms > 0 ? r->t_send + d->cfg->timeout_ms * 1000000ull : UINT64_MAX;
     r->starting = 1;
-    ig_http_cstream_t *cs = ig_http_client_request(d->client, &req, 0, &handler, r);
+    ig_http_cstream_t *cs = ig_http_client_request(d->clients[target], &req, 0, &handler, r);
     if (!r->closed) {
         r->cs = cs;
         int rc = ig_http_cstream_write(cs, ig_buf_data(&r->body), r->body.len, 1);
@@ -642,8 +645,10 @@ static void finish(struct driver *d)
     uv_timer_stop(&d->arrival);
     uv_timer_stop(&d->kick);
     uv_timer_stop(&d->tick);
-    ig_http_client_destroy(d->client);
-    d->client = NULL;
+    for (size_t i = 0; i < d->cfg->ntargets; i++) {
+        ig_http_client_destroy(d->clients[i]);
+        d->clients[i] = NULL;
+    }
     close_handles(d);
 }
 
@@ -667,27 +672,27 @@ static void on_signal(uv_signal_t *h, int signum)
 
 /* ---- entry ----------------------------------------------------------------------------------- */
 
-static void build_template(struct driver *d)
+static void build_template(struct driver *d, size_t i)
 {
     const struct ig_bench_run_config *cfg = d->cfg;
-    ig_http_request_t *t = &d->tmpl;
-    ig_pool_init(&d->pool);
+    const struct ig_bench_target *tg = &cfg->targets[i];
+    ig_http_request_t *t = &d->tmpl[i];
     t->method = IG_STRLIT("POST");
     t->scheme = IG_STRLIT("http");
-    t->authority = ig_iov_cstr(ig_pool_strdup(&d->pool, cfg->authority));
-    t->path = ig_iov_cstr(ig_pool_printf(&d->pool, "%s%s", cfg->base_path,
+    t->authority = ig_iov_cstr(ig_pool_strdup(&d->pool, tg->authority));
+    t->path = ig_iov_cstr(ig_pool_printf(&d->pool, "%s%s", tg->base_path,
                                          cfg->api == IG_BENCH_API_CHAT ? "/v1/chat/completions" : "/v1/completions"));
     t->version = cfg->http_version;
     ig_http_headers_add(&d->pool, &t->headers, IG_STRLIT("content-type"), IG_STRLIT("application/json"));
     ig_http_headers_add(&d->pool, &t->headers, IG_STRLIT("accept"),
                         cfg->stream ? IG_STRLIT("text/event-stream") : IG_STRLIT("application/json"));
-    for (size_t i = 0; i < cfg->nheaders; i++)
-        ig_http_headers_add(&d->pool, &t->headers, cfg->headers[i].name, cfg->headers[i].value);
+    for (size_t k = 0; k < cfg->nheaders; k++)
+        ig_http_headers_add(&d->pool, &t->headers, cfg->headers[k].name, cfg->headers[k].value);
 }
 
 int ig_bench__run(const struct ig_bench_run_config *cfg, struct ig_bench_workload *w, struct ig_bench_arm *out)
 {
-    if (cfg->nstages == 0)
+    if (cfg->nstages == 0 || cfg->ntargets == 0 || cfg->ntargets > IG_BENCH_MAX_TARGETS)
         return IG_EINVAL;
     struct driver *d = ig_calloc(1, sizeof(*d));
     int rc = 0;
@@ -700,20 +705,25 @@ int ig_bench__run(const struct ig_bench_run_config *cfg, struct ig_bench_workloa
     ig_bench__rng_seed(&d->rng, ig_bench__seed_mix(cfg->seed, 0xa7, 0));
     out->stages = ig_calloc(cfg->nstages, sizeof(*out->stages));
     d->rt = ig_calloc(cfg->nstages, sizeof(*d->rt));
+    d->clients = ig_calloc(cfg->ntargets, sizeof(*d->clients));
+    d->tmpl = ig_calloc(cfg->ntargets, sizeof(*d->tmpl));
+    ig_pool_init(&d->pool);
     if (uv_loop_init(&d->loop) != 0) {
         rc = IG_EINVAL;
         goto out;
     }
-    build_template(d);
     uint32_t max_conc = 64;
     for (size_t i = 0; i < cfg->nstages; i++)
         max_conc = IG_MAX(max_conc, cfg->stages[i].concurrency);
-    struct ig_http_client_config cc = {
-        .addr = cfg->addr,
-        .version = cfg->http_version,
-        .max_idle = IG_MAX(max_conc, (uint32_t)1024),
-    };
-    d->client = ig_http_client_create(&d->loop, &cc);
+    for (size_t i = 0; i < cfg->ntargets; i++) {
+        build_template(d, i);
+        struct ig_http_client_config cc = {
+            .addr = cfg->targets[i].addr,
+            .version = cfg->http_version,
+            .max_idle = IG_MAX(max_conc, (uint32_t)1024),
+        };
+        d->clients[i] = ig_http_client_create(&d->loop, &cc);
+    }
     uv_timer_init(&d->loop, &d->arrival);
     uv_timer_init(&d->loop, &d->kick);
     uv_timer_init(&d->loop, &d->tick);
@@ -729,8 +739,10 @@ int ig_bench__run(const struct ig_bench_run_config *cfg, struct ig_bench_workloa
         ig_log_warn("bench", "event loop closed with handles still open");
     if (d->interrupted)
         rc = IG_ECANCELED;
-    ig_pool_dispose(&d->pool);
 out:
+    ig_pool_dispose(&d->pool);
+    ig_free(d->clients);
+    ig_free(d->tmpl);
     while (!ig_list_empty(&d->spare)) {
         struct req *r = IG_CONTAINER_OF(d->spare.next, struct req, link);
         ig_list_remove(&r->link);

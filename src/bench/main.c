@@ -71,8 +71,8 @@ struct opt {
 };
 
 static const struct opt opts[] = {
-    {"--url", O_URL, "URL", "http://127.0.0.1:8000",
-     "target base URL: http://host:port[/path-prefix] (numeric host or localhost)"},
+    {"--url", O_URL, "URL[,URL...]", "http://127.0.0.1:8000",
+     "target base URL: http://host:port[/path-prefix] (numeric host or localhost); several: round robin"},
     {"--http", O_HTTP, "1.1|2", "1.1", "HTTP/1.1, or HTTP/2 cleartext with prior knowledge (h2c)"},
     {"--api", O_API, "completions|chat", "completions", "POST /v1/completions or /v1/chat/completions"},
     {"--model", O_MODEL, "NAME", "none: the server's default", "model name sent in every request"},
@@ -118,9 +118,10 @@ struct cli {
     struct ig_bench_stage_spec stages[MAX_STAGES];
     size_t nstages;
     ig_http_header_t headers[MAX_HEADERS];
-    const char *url;
-    char authority[280];
-    char base_path[512];
+    const char *url; /* one URL, or a comma-separated list */
+    struct ig_bench_target targets[IG_BENCH_MAX_TARGETS];
+    char authority[IG_BENCH_MAX_TARGETS][280];
+    char base_path[IG_BENCH_MAX_TARGETS][512];
     const char *workload;
     const char *label, *json, *csv, *plot, *merge;
     const char *rates, *concurrency;
@@ -152,9 +153,10 @@ static void usage(FILE *out)
         else
             fprintf(out, " %s\n", opts[i].help);
     }
-    fprintf(out, "\nDIST: fixed:N | uniform:MIN:MAX | normal:MEAN:STD[:MIN:MAX] | sharegpt (lengths in tokens,\n"
-                 "4 characters per token). DUR: a number with ms, s, m or h (plain numbers are seconds).\n"
-                 "Options also take the form --option=value. See docs/bench.md.\n");
+    fprintf(out,
+            "\nDIST: fixed:N | uniform:MIN:MAX | normal:MEAN:STD[:MIN:MAX] | sharegpt[:SCALE] (lengths in tokens,\n"
+            "4 characters per token). DUR: a number with ms, s, m or h (plain numbers are seconds).\n"
+            "Options also take the form --option=value. See docs/bench.md.\n");
 }
 
 static int bad(const char *fmt, ...) IG_PRINTF(1, 2);
@@ -220,36 +222,66 @@ static int parse_duration(const char *s, size_t len, double *out)
     return 0;
 }
 
-static int parse_url(struct cli *c)
+/* One URL of the --url list (|u|, |len| bytes) into target |i|. */
+static int parse_one_url(struct cli *c, size_t i, const char *u, size_t len)
 {
-    const char *u = c->url;
-    if (strncmp(u, "http://", 7) != 0)
-        return bad("--url: only http:// URLs are supported: '%s'", u);
-    u += 7;
-    const char *slash = strchr(u, '/');
-    size_t hlen = slash != NULL ? (size_t)(slash - u) : strlen(u);
-    if (hlen == 0 || hlen >= sizeof(c->authority))
-        return bad("--url: bad host in '%s'", c->url);
-    memcpy(c->authority, u, hlen);
-    c->authority[hlen] = 0;
+    char url[1024];
+    if (len == 0 || len >= sizeof(url))
+        return bad("--url: bad URL in '%s'", c->url);
+    memcpy(url, u, len);
+    url[len] = 0;
+    if (strncmp(url, "http://", 7) != 0)
+        return bad("--url: only http:// URLs are supported: '%s'", url);
+    const char *h = url + 7;
+    const char *slash = strchr(h, '/');
+    size_t hlen = slash != NULL ? (size_t)(slash - h) : strlen(h);
+    if (hlen == 0 || hlen >= sizeof(c->authority[i]))
+        return bad("--url: bad host in '%s'", url);
+    memcpy(c->authority[i], h, hlen);
+    c->authority[i][hlen] = 0;
     /* a URL without a port means port 80 */
     char hostport[300];
-    const char *rb = strrchr(c->authority, ']');
-    const char *colon = strrchr(c->authority, ':');
+    const char *rb = strrchr(c->authority[i], ']');
+    const char *colon = strrchr(c->authority[i], ':');
     if (colon == NULL || (rb != NULL && colon < rb))
-        snprintf(hostport, sizeof(hostport), "%s:80", c->authority);
+        snprintf(hostport, sizeof(hostport), "%s:80", c->authority[i]);
     else
-        snprintf(hostport, sizeof(hostport), "%s", c->authority);
-    if (ig_addr_parse(hostport, &c->run.addr) != 0)
-        return bad("--url: '%s' needs a numeric address or localhost and a port", c->url);
+        snprintf(hostport, sizeof(hostport), "%s", c->authority[i]);
+    if (ig_addr_parse(hostport, &c->targets[i].addr) != 0)
+        return bad("--url: '%s' needs a numeric address or localhost and a port", url);
     const char *path = slash != NULL ? slash : "";
     size_t plen = strlen(path);
     while (plen > 0 && path[plen - 1] == '/')
         plen--;
-    if (plen >= sizeof(c->base_path))
+    if (plen >= sizeof(c->base_path[i]))
         return bad("--url: path too long");
-    memcpy(c->base_path, path, plen);
-    c->base_path[plen] = 0;
+    memcpy(c->base_path[i], path, plen);
+    c->base_path[i][plen] = 0;
+    c->targets[i].authority = c->authority[i];
+    c->targets[i].base_path = c->base_path[i];
+    return 0;
+}
+
+/* --url URL[,URL...]: several targets are served in strict rotation. */
+static int parse_url(struct cli *c)
+{
+    const char *p = c->url;
+    size_t n = 0;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (n >= IG_BENCH_MAX_TARGETS)
+            return bad("--url: at most %d URLs", IG_BENCH_MAX_TARGETS);
+        int rc = parse_one_url(c, n, p, len);
+        if (rc != 0)
+            return rc;
+        n++;
+        if (end == NULL)
+            break;
+        p = end + 1;
+    }
+    c->run.targets = c->targets;
+    c->run.ntargets = n;
     return 0;
 }
 
@@ -385,8 +417,8 @@ static void cli_defaults(struct cli *c)
 static int set_dist(const char *name, const char *val, int is_output, struct ig_bench_dist *d, int *set)
 {
     if (ig_bench__dist_parse(val, is_output, d) != 0)
-        return bad("%s: bad distribution '%s' (fixed:N, uniform:MIN:MAX, normal:MEAN:STD[:MIN:MAX], sharegpt)", name,
-                   val);
+        return bad("%s: bad distribution '%s' (fixed:N, uniform:MIN:MAX, normal:MEAN:STD[:MIN:MAX], sharegpt[:SCALE])",
+                   name, val);
     *set = 1;
     return 0;
 }
@@ -753,8 +785,6 @@ int ig_bench_main(int argc, char **argv)
         rc = bad("invalid workload parameters");
         goto out;
     }
-    c->run.authority = c->authority;
-    c->run.base_path = c->base_path;
     arm.label = ig_strdup(c->label);
     arm.target = ig_strdup(c->url);
     arm.config = config_json(c);

@@ -126,10 +126,12 @@ uint32_t ig_bench__dist_sample(const struct ig_bench_dist *d, struct ig_bench_rn
             x = d->max;
         break;
     case IG_BENCH_DIST_SHAREGPT_IN:
-        x = llround(quantile(sharegpt_in, IG_ARRAY_LEN(sharegpt_in), ig_bench__rng_unit(r)));
+        x = llround(quantile(sharegpt_in, IG_ARRAY_LEN(sharegpt_in), ig_bench__rng_unit(r)) *
+                    (d->scale > 0 ? d->scale : 1.0));
         break;
     case IG_BENCH_DIST_SHAREGPT_OUT:
-        x = llround(quantile(sharegpt_out, IG_ARRAY_LEN(sharegpt_out), ig_bench__rng_unit(r)));
+        x = llround(quantile(sharegpt_out, IG_ARRAY_LEN(sharegpt_out), ig_bench__rng_unit(r)) *
+                    (d->scale > 0 ? d->scale : 1.0));
         break;
     default:
         x = d->mean;
@@ -171,11 +173,17 @@ int ig_bench__dist_parse(const char *text, int is_output, struct ig_bench_dist *
     double v[4];
     int n;
     memset(out, 0, sizeof(*out));
-    if (strcmp(text, "sharegpt") == 0) {
+    if (strncmp(text, "sharegpt", 8) == 0 && (text[8] == 0 || text[8] == ':')) {
+        double scale = 1.0;
+        if (text[8] == ':' && (parse_nums(text + 9, v, 1) != 1 || !(v[0] > 0 && v[0] <= 100)))
+            return IG_EINVAL;
+        if (text[8] == ':')
+            scale = v[0];
         out->kind = is_output ? IG_BENCH_DIST_SHAREGPT_OUT : IG_BENCH_DIST_SHAREGPT_IN;
-        out->mean = is_output ? 225.3 : 251.5;
-        out->min = is_output ? 3 : 4;
-        out->max = is_output ? 1025 : 1024;
+        out->scale = scale;
+        out->mean = (is_output ? 225.3 : 251.5) * scale;
+        out->min = (uint32_t)fmax(1.0, round((is_output ? 3 : 4) * scale));
+        out->max = (uint32_t)fmax(1.0, round((is_output ? 1025 : 1024) * scale));
         return 0;
     }
     if (strncmp(text, "fixed:", 6) == 0) {
@@ -220,7 +228,10 @@ void ig_bench__dist_format(const struct ig_bench_dist *d, char *buf, size_t size
         break;
     case IG_BENCH_DIST_SHAREGPT_IN:
     case IG_BENCH_DIST_SHAREGPT_OUT:
-        snprintf(buf, size, "sharegpt");
+        if (d->scale > 0 && d->scale != 1.0)
+            snprintf(buf, size, "sharegpt:%g", d->scale);
+        else
+            snprintf(buf, size, "sharegpt");
         break;
     default:
         snprintf(buf, size, "fixed:%u", (unsigned)d->min);

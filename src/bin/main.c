@@ -23,10 +23,8 @@ static const struct subcommand subcommands[] = {
     {"sim", "a vLLM-compatible model-server simulator", ig_sim_main},
     {"bench", "a load generator for inference workloads", ig_bench_main},
     {"epp", "the Endpoint Picker: ext_proc server, scheduler and model-server scraper", ig_epp_main},
+    {"demo", "the standalone stack on this machine: round robin vs inference routing, side by side", ig_demo_main},
 };
-
-/* Jobs of the target design that this build does not provide yet: said plainly, never faked. */
-static const char *const planned[] = {"demo"};
 
 static void usage(FILE *out)
 {
@@ -34,11 +32,12 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
         fprintf(out, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
     fprintf(out, "\n`infergate <command> --help` describes each command's options.\n");
-    fprintf(out, "Not in this build yet: demo.\n`infergate -f FILE` runs the gateway, as agentgateway does.\n");
+    fprintf(out, "`infergate -f FILE` runs the gateway, as agentgateway does.\n");
 }
 
 int main(int argc, char **argv)
 {
+    ig_demo_child_init();
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -59,14 +58,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
         if (strcmp(cmd, subcommands[i].name) == 0)
             return subcommands[i].main(argc - 1, argv + 1);
-    }
-    for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {
-        if (strcmp(cmd, planned[i]) == 0) {
-            fprintf(stderr,
-                    "infergate: '%s' is not available in this build yet (from a source tree, `make demo` runs it)\n",
-                    cmd);
-            return 2;
-        }
     }
     fprintf(stderr, "infergate: unknown command '%s'\n\n", cmd);
     usage(stderr);

@@ -376,6 +376,9 @@ static void backend_policies(struct jw *w, const struct ig_cfg_backend_policies 
         cstr(w, p->inference->destination_mode == IG_CFG_DEST_PASSTHROUGH ? "passthrough" : "validated");
         key(w, "failureMode");
         cstr(w, p->inference->failure_mode == IG_CFG_FAIL_OPEN ? "failOpen" : "failClosed");
+        static const char *const resp_modes[] = {"full", "observe", "headers"};
+        key(w, "responseMode");
+        cstr(w, resp_modes[p->inference->response_mode]);
         close_(w, '}');
     }
     header_mod(w, "requestHeaderModifier", p->request_headers);

@@ -509,6 +509,15 @@ static void f_failure_mode(struct ig_cfg_dec *d, const struct ig_ynode *k, const
         ((struct ig_cfg_inference_routing *)obj)->failure_mode = (enum ig_cfg_failure_mode)m;
 }
 
+static void f_response_mode(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
+{
+    static const char *const names[] = {"full", "observe", "headers"};
+    int m;
+    (void)k;
+    if (ig_config__dec_enum(d, v, names, 3, NULL, &m) == 0)
+        ((struct ig_cfg_inference_routing *)obj)->response_mode = (enum ig_cfg_response_mode)m;
+}
+
 struct bp_state {
     struct ig_cfg_backend_policies *p;
     const struct ig_ynode *inference_key;
@@ -520,12 +529,14 @@ static void f_bp_inference(struct ig_cfg_dec *d, const struct ig_ynode *k, const
         IG_FIELD_FN_REQ("endpointPicker", f_picker),
         IG_FIELD_FN("destinationMode", f_dest_mode),
         IG_FIELD_FN("failureMode", f_failure_mode),
+        IG_FIELD_FN("responseMode", f_response_mode),
         IG_FIELDS_END,
     };
     struct ig_cfg_backend_policies *p = obj;
     p->inference = ig_pool_calloc(d->pool, sizeof(*p->inference));
     p->inference->destination_mode = IG_CFG_DEST_VALIDATED;
     p->inference->failure_mode = IG_CFG_FAIL_CLOSED;
+    p->inference->response_mode = IG_CFG_RESP_FULL;
     (void)k;
     ig_config__dec_fields(d, v, p->inference, fields);
 }

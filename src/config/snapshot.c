@@ -2,9 +2,10 @@
 /*
  * Snapshot lifecycle: the load entry points (file or string -> tree -> typed decode -> reference
  * resolution -> environment overrides), defaults, the reference count and the final release of
- * the arena and compiled regexes. Environment variables win over the file, which wins over the
- * defaults, exactly as agentgateway's config.rs reads them (`env.or(file).unwrap_or(default)`);
- * an empty variable counts as unset.
+ * the arena and compiled regexes, plus the checks across listeners of a bind that need the
+ * whole decoded file (one protocol per port). Environment variables win over the file, which
+ * wins over the defaults, exactly as agentgateway's config.rs reads them
+ * (`env.or(file).unwrap_or(default)`); an empty variable counts as unset.
  */
 #include "config_int.h"
 
@@ -108,6 +109,52 @@ int ig_config__apply_env(struct ig_cfg_dec *d)
     return rc ? IG_EINVAL : 0;
 }
 
+static const struct ig_ynode *map_get(const struct ig_ynode *m, const char *key)
+{
+    if (m == NULL || m->kind != IG_YNODE_MAP)
+        return NULL;
+    for (size_t i = 0; i < m->n; i++) {
+        const struct ig_ynode *k = IG_YMAP_KEY(m, i);
+        if (k->kind == IG_YNODE_SCALAR && strcmp(k->s, key) == 0)
+            return IG_YMAP_VAL(m, i);
+    }
+    return NULL;
+}
+
+/*
+ * One port speaks one protocol: a connection is TLS or not before any Host or SNI is seen, so the
+ * listeners of a bind must be all HTTP or all HTTPS (HTTPS listeners then share the port by SNI).
+ * Runs once the file is decoded; |root| gives the positions for the messages.
+ */
+static void check_bind_protocols(struct ig_cfg_dec *d, const struct ig_ynode *root)
+{
+    const struct ig_config *cfg = d->cfg;
+    const struct ig_ynode *binds = map_get(root, "binds");
+    for (size_t b = 0; b < cfg->n_binds; b++) {
+        const struct ig_cfg_bind *bind = &cfg->binds[b];
+        const struct ig_ynode *lseq =
+            binds != NULL && binds->kind == IG_YNODE_SEQ && b < binds->n ? map_get(binds->items[b], "listeners") : NULL;
+        for (size_t i = 1; i < bind->n_listeners; i++) {
+            const struct ig_cfg_listener *first = &bind->listeners[0], *l = &bind->listeners[i];
+            if (l->protocol == first->protocol)
+                continue;
+            const struct ig_ynode *item =
+                lseq != NULL && lseq->kind == IG_YNODE_SEQ && i < lseq->n ? lseq->items[i] : NULL;
+            const struct ig_ynode *at = map_get(item, "protocol");
+            char path[96];
+            snprintf(path, sizeof(path), "binds[%zu].listeners[%zu]%s", b, i, at != NULL ? ".protocol" : "");
+            if (at == NULL)
+                at = item;
+            ig_config__diag(d->dg, at != NULL ? at->line : 0, at != NULL ? at->col : 0, path,
+                            "listener \"%.64s\" is %s but listener \"%.64s\" on the same port %u is %s: HTTP and "
+                            "HTTPS listeners cannot share a bind (HTTPS listeners share one by hostname)",
+                            l->name.base, l->protocol == IG_CFG_PROTO_HTTPS ? "HTTPS" : "HTTP", first->name.base,
+                            (unsigned)bind->port, first->protocol == IG_CFG_PROTO_HTTPS ? "HTTPS" : "HTTP");
+            break; /* one message per bind */
+        }
+    }
+}
+
 static void set_defaults(struct ig_config *cfg)
 {
     const char *why = NULL;
@@ -172,6 +219,8 @@ int ig_config_load_string(const char *name, const char *text, size_t len, struct
         goto fail;
     }
     ig_config__dec_root(&d, root);
+    if (dg.count == 0)
+        check_bind_protocols(&d, root);
     if (dg.count != 0 || ig_config__resolve(&d) != 0 || ig_config__apply_env(&d) != 0)
         goto fail;
     ig_pool_dispose(&scratch);

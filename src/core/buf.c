@@ -3,13 +3,44 @@
  * Capped byte buffers. Every I/O buffer in infergate has a hard maximum so that a peer can never
  * make us allocate without bound: an append that would cross the cap fails with IG_ETOOBIG and
  * leaves the buffer exactly as it was. Consuming from the front is O(1); the space is reclaimed
- * by sliding the data down before the buffer next grows.
+ * by sliding the data down before the buffer next grows. Connection buffers borrow fixed-size blocks
+ * from a bounded per-thread cache (ig_buf_borrow / ig_buf_release), so that they cost no memory
+ * while idle and no malloc while busy.
  */
+#include <pthread.h>
 #include <stdio.h>
 
 #include "ig/core.h"
 
 #define BUF_MIN_CAP 256
+/* Blocks kept per thread: 256 KiB, enough for the buffers of a few dozen connections that are
+ * between reads and writes in the same loop iteration. */
+#define BUF_CACHE_MAX 64
+
+struct buf_block {
+    struct buf_block *next;
+};
+
+static _Thread_local struct buf_block *cache_head;
+static _Thread_local size_t cache_count;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_thread_exit(void *unused)
+{
+    (void)unused;
+    while (cache_head != NULL) {
+        struct buf_block *blk = cache_head;
+        cache_head = blk->next;
+        ig_free(blk);
+    }
+    cache_count = 0;
+}
+
+static void cache_key_create(void)
+{
+    IG_ASSERT(pthread_key_create(&cache_key, cache_thread_exit) == 0);
+}
 
 void ig_buf_init(ig_buf_t *b, size_t max)
 {
@@ -123,4 +154,43 @@ void ig_buf_reset(ig_buf_t *b)
 {
     b->off = 0;
     b->len = 0;
+}
+
+void ig_buf_borrow(ig_buf_t *b)
+{
+    if (b->base != NULL)
+        return;
+    struct buf_block *blk = cache_head;
+    if (blk != NULL) {
+        cache_head = blk->next;
+        cache_count--;
+    } else {
+        blk = ig_malloc(IG_BUF_BLOCK);
+    }
+    b->base = (char *)blk;
+    b->cap = IG_BUF_BLOCK;
+    b->off = 0;
+    b->len = 0;
+}
+
+void ig_buf_release(ig_buf_t *b)
+{
+    if (b->base == NULL || b->len != 0)
+        return;
+    if (b->cap != IG_BUF_BLOCK || cache_count >= BUF_CACHE_MAX) {
+        ig_buf_dispose(b);
+        return;
+    }
+    if (IG_UNLIKELY(cache_head == NULL)) {
+        /* A non-NULL key value makes the destructor run when this thread exits. */
+        pthread_once(&cache_once, cache_key_create);
+        if (pthread_getspecific(cache_key) == NULL)
+            pthread_setspecific(cache_key, (void *)1);
+    }
+    struct buf_block *blk = (struct buf_block *)(void *)b->base;
+    blk->next = cache_head;
+    cache_head = blk;
+    cache_count++;
+    b->base = NULL;
+    b->off = b->len = b->cap = 0;
 }

@@ -121,7 +121,9 @@ void *ig_pool_alloc(ig_pool_t *pool, size_t n)
         pool->_offset += rounded;
         return p;
     }
-    if (rounded > POOL_LARGE_MIN)
+    /* An empty pool wastes no tail by starting a chunk, so anything that fits one goes there
+     * (the HTTP/1.1 server copies a request head of a few KiB as the first allocation). */
+    if (rounded > POOL_LARGE_MIN && (pool->_chunks != NULL || rounded > IG_POOL_CHUNK_SIZE))
         return alloc_large(pool, n);
     struct ig_pool_chunk *c = chunk_get();
     c->next = pool->_chunks;

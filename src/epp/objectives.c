@@ -13,11 +13,9 @@
  */
 #include "epp_int.h"
 
-#include <libgen.h>
 #include <stdio.h>
 #include <yaml.h>
 
-#define DEBOUNCE_MS    50
 #define MAX_RESOURCES  4096
 #define MAX_RULES      64
 #define MAX_PER_RULE   64
@@ -516,11 +514,9 @@ int ig_epp_objectives_rewrite(const struct ig_epp_objectives *o, ig_iov_t model,
 /* ---- watched source ---------------------------------------------------------------------------- */
 
 struct ig_epp_objectives_source {
-    char *path, *dir;
+    char *path;
     struct ig_epp_objectives cur;
-    uv_fs_event_t watch;
-    uv_timer_t debounce;
-    int open_handles;
+    ig_file_watch_t *watch;
     char *last;
     size_t last_len;
     uint64_t rng;
@@ -571,35 +567,19 @@ int ig_epp_objectives_source_reload(ig_epp_objectives_source_t *src)
     return rc;
 }
 
-static void osrc_debounce(uv_timer_t *t)
+static void osrc_change(ig_file_watch_t *w, int status, void *arg)
 {
-    (void)ig_epp_objectives_source_reload(t->data);
-}
-
-static void osrc_event(uv_fs_event_t *h, const char *filename, int events, int status)
-{
-    (void)filename;
-    (void)events;
-    ig_epp_objectives_source_t *src = h->data;
     if (status < 0)
-        ig_log_warn("epp", "watching %s: %s", src->dir, uv_strerror(status));
-    uv_timer_start(&src->debounce, osrc_debounce, DEBOUNCE_MS, 0);
+        ig_log_warn("epp", "watching %s: %s", ig_file_watch_dir(w), uv_strerror(status));
+    (void)ig_epp_objectives_source_reload(arg);
 }
 
 static void osrc_free(ig_epp_objectives_source_t *src)
 {
     ig_epp_objectives_dispose(&src->cur);
     ig_free(src->path);
-    ig_free(src->dir);
     ig_free(src->last);
     ig_free(src);
-}
-
-static void osrc_closed(uv_handle_t *h)
-{
-    ig_epp_objectives_source_t *src = h->data;
-    if (--src->open_handles == 0)
-        osrc_free(src);
 }
 
 ig_epp_objectives_source_t *ig_epp_objectives_source_start(uv_loop_t *loop, const char *path, char *err, size_t errlen)
@@ -607,23 +587,15 @@ ig_epp_objectives_source_t *ig_epp_objectives_source_start(uv_loop_t *loop, cons
     ig_epp_objectives_source_t *src = ig_calloc(1, sizeof(*src));
     ig_epp_objectives_init(&src->cur);
     src->path = ig_strdup(path);
-    char *tmp = ig_strdup(path);
-    src->dir = ig_strdup(dirname(tmp));
-    ig_free(tmp);
     src->rng = ig_time_ns() | 1;
     if (osrc_reload(src, err, errlen) != 0) {
         osrc_free(src);
         return NULL;
     }
-    uv_timer_init(loop, &src->debounce);
-    src->debounce.data = src;
-    uv_fs_event_init(loop, &src->watch);
-    src->watch.data = src;
-    src->open_handles = 2;
-    int rc = uv_fs_event_start(&src->watch, osrc_event, src->dir, 0);
+    int rc = ig_file_watch_start(loop, path, IG_FILE_WATCH_DEBOUNCE_MS, osrc_change, src, &src->watch);
     if (rc != 0) {
-        ig_epp__errf(err, errlen, "%s: cannot watch %s: %s", path, src->dir, uv_strerror(rc));
-        ig_epp_objectives_source_stop(src);
+        ig_epp__errf(err, errlen, "%s: cannot watch its directory: %s", path, uv_strerror(rc));
+        osrc_free(src);
         return NULL;
     }
     return src;
@@ -648,10 +620,9 @@ void ig_epp_objectives_source_stop(ig_epp_objectives_source_t *src)
 {
     if (src == NULL)
         return;
-    uv_fs_event_stop(&src->watch);
-    uv_timer_stop(&src->debounce);
-    uv_close((uv_handle_t *)&src->watch, osrc_closed);
-    uv_close((uv_handle_t *)&src->debounce, osrc_closed);
+    /* The watch never calls back once stopped, so the source can go at once. */
+    ig_file_watch_stop(src->watch);
+    osrc_free(src);
 }
 
 int ig_epp_objectives_priority_cb(void *arg, ig_iov_t objective, int *priority)

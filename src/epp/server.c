@@ -8,6 +8,11 @@
  * answered as they come, and the usage they report feeds the request metrics. Failures become an
  * ImmediateResponse with the reference's status codes and "inference error: <Code> - <msg>" text.
  *
+ * A gateway may keep us out of the response's data path (infergate's responseMode): response
+ * messages marked observability_mode are read for usage and completion but never answered, and a
+ * protocol_config with response body mode NONE means no body is coming, so the end of the call
+ * (the gateway's half-close) completes the request instead of a body end_of_stream.
+ *
  * Everything runs on the EPP's loop thread. Per-stream state lives in the stream's arena; decoded
  * messages go to a scratch arena cleared after each message, so a long SSE response does not grow
  * memory. The stream holds its datastore snapshot until it ends, which keeps the picked endpoint
@@ -276,6 +281,7 @@ struct estream {
     char *model, *target;
     /* response */
     int resp_stream; /* SSE */
+    int resp_seen;   /* response_headers arrived */
     int resp_done;
     ig_buf_t resp; /* SSE partial line, or a non-streamed body for its usage */
     int64_t in_tokens, out_tokens;
@@ -973,7 +979,7 @@ static void on_request_body(struct estream *st, const preq_t *m)
         pick_body(st);
 }
 
-static void on_response_headers(struct estream *st, const preq_t *m)
+static void on_response_headers(struct estream *st, const preq_t *m, int observe)
 {
     const Envoy__Service__ExtProc__V3__HttpHeaders *h = m->response_headers;
     presp_t r = ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_RESPONSE__INIT;
@@ -984,6 +990,7 @@ static void on_response_headers(struct estream *st, const preq_t *m)
     hv_t v;
     hvo_t *op = &o;
 
+    st->resp_seen = 1;
     if (h->headers != NULL) {
         for (size_t i = 0; i < h->headers->n_headers; i++) {
             const hv_t *hv = h->headers->headers[i];
@@ -1001,16 +1008,23 @@ static void on_response_headers(struct estream *st, const preq_t *m)
     hr.response = &cr;
     r.response_case = ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_RESPONSE__RESPONSE_RESPONSE_HEADERS;
     r.response_headers = &hr;
-    send_msg(st, &r);
+    if (!observe)
+        send_msg(st, &r);
     if (h->end_of_stream)
         response_complete(st);
 }
 
-static void on_response_body(struct estream *st, const preq_t *m)
+static void on_response_body(struct estream *st, const preq_t *m, int observe)
 {
     const Envoy__Service__ExtProc__V3__HttpBody *b = m->response_body;
     st->resp_bytes += b->body.len;
     usage_feed(st, (const char *)b->body.data, b->body.len, b->end_of_stream);
+    if (observe) {
+        /* The client already has these bytes: count them, answer nothing. */
+        if (b->end_of_stream)
+            response_complete(st);
+        return;
+    }
     ig_iov_t out = model_back(st, ig_iov(b->body.data, b->body.len));
     const char *data = out.base;
     size_t len = out.len;
@@ -1029,8 +1043,12 @@ static void on_response_body(struct estream *st, const preq_t *m)
         response_complete(st);
 }
 
-static void on_response_trailers(struct estream *st)
+static void on_response_trailers(struct estream *st, int observe)
 {
+    if (observe) {
+        response_complete(st);
+        return;
+    }
     presp_t r = ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_RESPONSE__INIT;
     Envoy__Service__ExtProc__V3__TrailersResponse tr = ENVOY__SERVICE__EXT_PROC__V3__TRAILERS_RESPONSE__INIT;
     r.response_case = ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_RESPONSE__RESPONSE_RESPONSE_TRAILERS;
@@ -1052,8 +1070,15 @@ static void ep_on_message(ig_grpc_sctx_t *ctx, ig_iov_t msg)
                  "cannot decode ProcessingRequest");
         goto out;
     }
-    if (m->observability_mode)
-        goto out; /* the gateway does not wait for answers and must not get any */
+    /*
+     * Observed messages must get no answer. Response-side ones still feed usage and completion;
+     * a request side that is only observed cannot be routed, so it is ignored.
+     */
+    int observe = m->observability_mode;
+    if (observe && m->request_case != ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_REQUEST__REQUEST_RESPONSE_HEADERS &&
+        m->request_case != ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_REQUEST__REQUEST_RESPONSE_BODY &&
+        m->request_case != ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_REQUEST__REQUEST_RESPONSE_TRAILERS)
+        goto out;
     /* Answers go out in order: finish streaming the request body before anything newer. */
     if (st->out_pending && m->request_case != ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_REQUEST__REQUEST_REQUEST_BODY)
         pump_body(st, 1);
@@ -1070,13 +1095,13 @@ static void ep_on_message(ig_grpc_sctx_t *ctx, ig_iov_t msg)
             pick_body(st);
         break;
     case ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_REQUEST__REQUEST_RESPONSE_HEADERS:
-        on_response_headers(st, m);
+        on_response_headers(st, m, observe);
         break;
     case ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_REQUEST__REQUEST_RESPONSE_BODY:
-        on_response_body(st, m);
+        on_response_body(st, m, observe);
         break;
     case ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_REQUEST__REQUEST_RESPONSE_TRAILERS:
-        on_response_trailers(st);
+        on_response_trailers(st, observe);
         break;
     default:
         end_call(st, IG_GRPC_INVALID_ARGUMENT, "ProcessingRequest without a request");
@@ -1106,6 +1131,10 @@ static void ep_on_half_close(ig_grpc_sctx_t *ctx)
     struct estream *st = ctx->data;
     /* The gateway is done sending: whatever is owed goes out, then the call ends OK. */
     pump_body(st, 1);
+    /* With the response body not sent to us (mode NONE) or not ended by a message, the end of
+     * the call is the end of the response. */
+    if (st->resp_seen)
+        response_complete(st);
     end_call(st, IG_GRPC_OK, NULL);
 }
 

@@ -6,31 +6,24 @@
  *
  * The file is watched with uv_fs_event on its directory, not on the file: editors and Kubernetes
  * ConfigMap mounts replace a file by renaming another over it (or by swapping a `..data` symlink),
- * which an inode watch on the old file would never report. Every event in the directory arms a
- * short debounce timer; the reload then reads the file and does nothing when its bytes did not
- * change. A file that fails to load is logged and the previous endpoints stay.
+ * which an inode watch on the old file would never report (ig_file_watch). Each burst of events
+ * in the directory, debounced, reads the file; nothing happens when its bytes did not change. A
+ * file that fails to load is logged and the previous endpoints stay.
  */
 #include "epp_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
-/* Coalesces the burst of events one save produces (write, rename, chmod). */
-#define DEBOUNCE_MS 50
-
 struct ig_epp_file_source {
     uv_loop_t *loop;
     char *path;
-    char *dir;
     ig_epp_datastore_t *ds;
-    uv_fs_event_t watch;
-    uv_timer_t debounce;
-    int open_handles;
+    ig_file_watch_t *watch;
     char *last; /* bytes of the last file loaded, to skip no-op reloads */
     size_t last_len;
     uint64_t loads, failures;
@@ -307,34 +300,18 @@ int ig_epp_file_source_reload(ig_epp_file_source_t *fs)
     return rc;
 }
 
-static void on_debounce(uv_timer_t *t)
+static void on_change(ig_file_watch_t *w, int status, void *arg)
 {
-    (void)ig_epp_file_source_reload(t->data);
-}
-
-static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
-{
-    (void)filename;
-    (void)events;
-    struct ig_epp_file_source *fs = h->data;
     if (status < 0)
-        ig_log_warn("epp", "watching %s: %s", fs->dir, uv_strerror(status));
-    uv_timer_start(&fs->debounce, on_debounce, DEBOUNCE_MS, 0);
+        ig_log_warn("epp", "watching %s: %s", ig_file_watch_dir(w), uv_strerror(status));
+    (void)ig_epp_file_source_reload(arg);
 }
 
 static void fs_free(struct ig_epp_file_source *fs)
 {
     ig_free(fs->path);
-    ig_free(fs->dir);
     ig_free(fs->last);
     ig_free(fs);
-}
-
-static void handle_closed(uv_handle_t *h)
-{
-    struct ig_epp_file_source *fs = h->data;
-    if (--fs->open_handles == 0)
-        fs_free(fs);
 }
 
 ig_epp_file_source_t *ig_epp_file_source_start(uv_loop_t *loop, const char *path, ig_epp_datastore_t *ds, char *err,
@@ -343,23 +320,15 @@ ig_epp_file_source_t *ig_epp_file_source_start(uv_loop_t *loop, const char *path
     struct ig_epp_file_source *fs = ig_calloc(1, sizeof(*fs));
     fs->loop = loop;
     fs->path = ig_strdup(path);
-    char *tmp = ig_strdup(path);
-    fs->dir = ig_strdup(dirname(tmp));
-    ig_free(tmp);
     fs->ds = ds;
     if (reload(fs, err, errlen) != 0) {
         fs_free(fs);
         return NULL;
     }
-    uv_timer_init(loop, &fs->debounce);
-    fs->debounce.data = fs;
-    uv_fs_event_init(loop, &fs->watch);
-    fs->watch.data = fs;
-    fs->open_handles = 2;
-    int rc = uv_fs_event_start(&fs->watch, on_fs_event, fs->dir, 0);
+    int rc = ig_file_watch_start(loop, path, IG_FILE_WATCH_DEBOUNCE_MS, on_change, fs, &fs->watch);
     if (rc != 0) {
-        ig_epp__errf(err, errlen, "%s: cannot watch %s: %s", path, fs->dir, uv_strerror(rc));
-        ig_epp_file_source_stop(fs);
+        ig_epp__errf(err, errlen, "%s: cannot watch its directory: %s", path, uv_strerror(rc));
+        fs_free(fs);
         return NULL;
     }
     return fs;
@@ -379,8 +348,7 @@ void ig_epp_file_source_stop(ig_epp_file_source_t *fs)
 {
     if (fs == NULL)
         return;
-    uv_fs_event_stop(&fs->watch);
-    uv_timer_stop(&fs->debounce);
-    uv_close((uv_handle_t *)&fs->watch, handle_closed);
-    uv_close((uv_handle_t *)&fs->debounce, handle_closed);
+    /* The watch never calls back once stopped, so the source can go at once. */
+    ig_file_watch_stop(fs->watch);
+    fs_free(fs);
 }

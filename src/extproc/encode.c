@@ -168,12 +168,11 @@ static ig_iov_t or_default(ig_iov_t v, ig_iov_t def)
     return v.len != 0 ? v : def;
 }
 
-int ig_extproc_encode_request_headers(ig_buf_t *out, ig_pool_t *scratch, const ig_http_request_t *req,
-                                      int end_of_stream, int first, const struct ig_extproc_subset *subset)
+static int encode_request_headers(ig_buf_t *out, ig_pool_t *scratch, const ig_http_request_t *req, int end_of_stream,
+                                  pb_protocol_config *pc, const struct ig_extproc_subset *subset)
 {
     struct map_builder mb;
     pb_http_headers hh;
-    pb_protocol_config pc;
     pb_request pr;
 
     map_init(&mb, scratch, 4 + req->headers.len);
@@ -191,19 +190,35 @@ int ig_extproc_encode_request_headers(ig_buf_t *out, ig_pool_t *scratch, const i
     pr.request_case = ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_REQUEST__REQUEST_REQUEST_HEADERS;
     pr.request_headers = &hh;
     pr.metadata_context = subset_metadata(scratch, subset);
-    if (first) {
-        envoy__service__ext_proc__v3__protocol_configuration__init(&pc);
-        pc.request_body_mode =
-            ENVOY__EXTENSIONS__FILTERS__HTTP__EXT_PROC__V3__PROCESSING_MODE__BODY_SEND_MODE__FULL_DUPLEX_STREAMED;
-        pc.response_body_mode =
-            ENVOY__EXTENSIONS__FILTERS__HTTP__EXT_PROC__V3__PROCESSING_MODE__BODY_SEND_MODE__FULL_DUPLEX_STREAMED;
-        pr.protocol_config = &pc;
-    }
+    pr.protocol_config = pc;
     return ig_extproc_pack(out, &pr.base);
 }
 
+int ig_extproc_encode_request_headers(ig_buf_t *out, ig_pool_t *scratch, const ig_http_request_t *req,
+                                      int end_of_stream, int first, const struct ig_extproc_subset *subset)
+{
+    if (first)
+        return ig_extproc_encode_request_headers_mode(out, scratch, req, end_of_stream,
+                                                      IG_EXTPROC_MODE_FULL_DUPLEX_STREAMED,
+                                                      IG_EXTPROC_MODE_FULL_DUPLEX_STREAMED, subset);
+    return encode_request_headers(out, scratch, req, end_of_stream, NULL, subset);
+}
+
+int ig_extproc_encode_request_headers_mode(ig_buf_t *out, ig_pool_t *scratch, const ig_http_request_t *req,
+                                           int end_of_stream, int request_body_mode, int response_body_mode,
+                                           const struct ig_extproc_subset *subset)
+{
+    pb_protocol_config pc;
+    envoy__service__ext_proc__v3__protocol_configuration__init(&pc);
+    pc.request_body_mode =
+        (Envoy__Extensions__Filters__Http__ExtProc__V3__ProcessingMode__BodySendMode)request_body_mode;
+    pc.response_body_mode =
+        (Envoy__Extensions__Filters__Http__ExtProc__V3__ProcessingMode__BodySendMode)response_body_mode;
+    return encode_request_headers(out, scratch, req, end_of_stream, &pc, subset);
+}
+
 static int encode_body(ig_buf_t *out, int request_case, const void *data, size_t len, int end_of_stream,
-                       pb_metadata *md)
+                       pb_metadata *md, unsigned flags)
 {
     pb_http_body hb;
     pb_request pr;
@@ -216,6 +231,7 @@ static int encode_body(ig_buf_t *out, int request_case, const void *data, size_t
     pr.request_case = request_case;
     pr.request_body = &hb; /* same union slot as response_body */
     pr.metadata_context = md;
+    pr.observability_mode = (flags & IG_EXTPROC_F_OBSERVE) != 0;
     return ig_extproc_pack(out, &pr.base);
 }
 
@@ -223,11 +239,11 @@ int ig_extproc_encode_request_body(ig_buf_t *out, ig_pool_t *scratch, const void
                                    const struct ig_extproc_subset *subset)
 {
     return encode_body(out, ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_REQUEST__REQUEST_REQUEST_BODY, data, len,
-                       end_of_stream, subset_metadata(scratch, subset));
+                       end_of_stream, subset_metadata(scratch, subset), 0);
 }
 
 static int encode_trailers(ig_buf_t *out, ig_pool_t *scratch, int request_case, const ig_http_headers_t *trailers,
-                           pb_metadata *md)
+                           pb_metadata *md, unsigned flags)
 {
     struct map_builder mb;
     pb_http_trailers ht;
@@ -241,6 +257,7 @@ static int encode_trailers(ig_buf_t *out, ig_pool_t *scratch, int request_case, 
     pr.request_case = request_case;
     pr.request_trailers = &ht; /* same union slot as response_trailers */
     pr.metadata_context = md;
+    pr.observability_mode = (flags & IG_EXTPROC_F_OBSERVE) != 0;
     return ig_extproc_pack(out, &pr.base);
 }
 
@@ -248,13 +265,19 @@ int ig_extproc_encode_request_trailers(ig_buf_t *out, ig_pool_t *scratch, const 
                                        const struct ig_extproc_subset *subset)
 {
     return encode_trailers(out, scratch, ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_REQUEST__REQUEST_REQUEST_TRAILERS,
-                           trailers, subset_metadata(scratch, subset));
+                           trailers, subset_metadata(scratch, subset), 0);
 }
 
 /* ---- response direction ---------------------------------------------------------------------- */
 
 int ig_extproc_encode_response_headers(ig_buf_t *out, ig_pool_t *scratch, const ig_http_response_t *resp,
                                        int end_of_stream, ig_iov_t served)
+{
+    return ig_extproc_encode_response_headers_ex(out, scratch, resp, end_of_stream, served, 0);
+}
+
+int ig_extproc_encode_response_headers_ex(ig_buf_t *out, ig_pool_t *scratch, const ig_http_response_t *resp,
+                                          int end_of_stream, ig_iov_t served, unsigned flags)
 {
     struct map_builder mb;
     struct md_builder md;
@@ -274,6 +297,7 @@ int ig_extproc_encode_response_headers(ig_buf_t *out, ig_pool_t *scratch, const 
     envoy__service__ext_proc__v3__processing_request__init(&pr);
     pr.request_case = ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_REQUEST__REQUEST_RESPONSE_HEADERS;
     pr.response_headers = &hh;
+    pr.observability_mode = (flags & IG_EXTPROC_F_OBSERVE) != 0;
     if (served.len != 0) {
         /* The served endpoint is a plain string value (not a list), as the protocol requires. */
         md_init(&md, IG_EXTPROC_NS_LB, IG_EXTPROC_KEY_SERVED);
@@ -286,13 +310,25 @@ int ig_extproc_encode_response_headers(ig_buf_t *out, ig_pool_t *scratch, const 
 
 int ig_extproc_encode_response_body(ig_buf_t *out, ig_pool_t *scratch, const void *data, size_t len, int end_of_stream)
 {
+    return ig_extproc_encode_response_body_ex(out, scratch, data, len, end_of_stream, 0);
+}
+
+int ig_extproc_encode_response_body_ex(ig_buf_t *out, ig_pool_t *scratch, const void *data, size_t len,
+                                       int end_of_stream, unsigned flags)
+{
     (void)scratch;
     return encode_body(out, ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_REQUEST__REQUEST_RESPONSE_BODY, data, len,
-                       end_of_stream, NULL);
+                       end_of_stream, NULL, flags);
 }
 
 int ig_extproc_encode_response_trailers(ig_buf_t *out, ig_pool_t *scratch, const ig_http_headers_t *trailers)
 {
+    return ig_extproc_encode_response_trailers_ex(out, scratch, trailers, 0);
+}
+
+int ig_extproc_encode_response_trailers_ex(ig_buf_t *out, ig_pool_t *scratch, const ig_http_headers_t *trailers,
+                                           unsigned flags)
+{
     return encode_trailers(out, scratch, ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_REQUEST__REQUEST_RESPONSE_TRAILERS,
-                           trailers, NULL);
+                           trailers, NULL, flags);
 }

@@ -26,7 +26,8 @@
 
 struct gw_proc gw;
 
-#define RELOAD_DEBOUNCE_MS 50
+/* The configuration file's watch (NULL: inline config, or the directory could not be watched). */
+static ig_file_watch_t *cfg_watch;
 
 /* ---- loading ----------------------------------------------------------------------------------- */
 
@@ -102,22 +103,14 @@ static void reload(int forced)
                 (unsigned long long)gw.generation);
 }
 
-static void on_reload_timer(uv_timer_t *t)
+static void on_config_change(ig_file_watch_t *w, int status, void *arg)
 {
-    (void)t;
+    (void)w;
+    (void)status;
+    (void)arg;
+    /* Any change in the directory may be the file (renames, ConfigMap symlink swaps), and a watch
+     * error may have hidden one: reload() compares the contents. */
     reload(0);
-}
-
-static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
-{
-    (void)h;
-    (void)events;
-    (void)filename;
-    if (status < 0)
-        return;
-    /* Any change in the directory may be the file (renames, ConfigMap symlink swaps): debounce and
-     * compare contents. */
-    uv_timer_start(&gw.reload_timer, on_reload_timer, RELOAD_DEBOUNCE_MS, 0);
 }
 
 /* ---- drain and exit ----------------------------------------------------------------------------- */
@@ -173,9 +166,8 @@ static void close_control(void)
     signal(SIGTERM, SIG_IGN);
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
-    if (gw.watching)
-        uv_close((uv_handle_t *)&gw.watch, NULL);
-    uv_close((uv_handle_t *)&gw.reload_timer, NULL);
+    ig_file_watch_stop(cfg_watch);
+    cfg_watch = NULL;
     uv_close((uv_handle_t *)&gw.drain_timer, NULL);
     uv_close((uv_handle_t *)&gw.done_async, NULL);
 }
@@ -472,7 +464,6 @@ int ig_gateway_main(int argc, char **argv)
     int rc = 1;
     IG_ASSERT(uv_loop_init(&gw.loop) == 0);
     uv_async_init(&gw.loop, &gw.done_async, on_done);
-    uv_timer_init(&gw.loop, &gw.reload_timer);
     uv_timer_init(&gw.loop, &gw.drain_timer);
     uv_signal_init(&gw.loop, &gw.sigterm);
     uv_signal_init(&gw.loop, &gw.sigint);
@@ -489,17 +480,10 @@ int ig_gateway_main(int argc, char **argv)
         goto out;
     }
     if (gw.path != NULL) {
-        char *copy = ig_strdup(gw.path);
-        char *slash = strrchr(copy, '/');
-        gw.dir = ig_strdup(slash != NULL ? (slash == copy ? "/" : (*slash = 0, copy)) : ".");
-        ig_free(copy);
-        uv_fs_event_init(&gw.loop, &gw.watch);
-        if (uv_fs_event_start(&gw.watch, on_fs_event, gw.dir, 0) == 0) {
-            gw.watching = 1;
-        } else {
-            ig_log_warn("gateway", "cannot watch %s: reload with SIGHUP", gw.dir);
-            uv_close((uv_handle_t *)&gw.watch, NULL);
-        }
+        int wrc = ig_file_watch_start(&gw.loop, gw.path, IG_FILE_WATCH_DEBOUNCE_MS, on_config_change, NULL, &cfg_watch);
+        if (wrc != 0)
+            ig_log_warn("gateway", "cannot watch the directory of %s (%s): reload with SIGHUP", gw.path,
+                        uv_strerror(wrc));
     }
     gw.nworkers = pc->worker_threads > 0 ? (int)pc->worker_threads : cpu_count();
     gw.w = ig_calloc((size_t)gw.nworkers, sizeof(*gw.w));
@@ -522,7 +506,6 @@ out:
     if (uv_loop_close(&gw.loop) != 0)
         ig_log_warn("gateway", "control loop closed with handles open");
     gw_snap_unref(gw.snap);
-    ig_free(gw.dir);
     pthread_mutex_destroy(&gw.lock);
     return rc;
 }

@@ -36,7 +36,7 @@ struct gw_bucket {
 struct gw_snap {
     atomic_int refs;
     struct ig_config *cfg; /* one reference, dropped with the snapshot */
-    SSL_CTX **bind_tls;    /* per bind: server context of its HTTPS listener, or NULL */
+    SSL_CTX **bind_tls;    /* per bind: front context choosing its HTTPS listener by SNI, or NULL */
     size_t *listener_base; /* per bind: index of its first listener in the global listener order */
     size_t *route_base;    /* per global listener: index of its first route in the global route order */
     size_t n_listeners;
@@ -51,6 +51,12 @@ struct gw_snap {
 struct gw_snap *gw_snap_create(struct ig_config *cfg, uint64_t generation, char *err, size_t errlen);
 struct gw_snap *gw_snap_ref(struct gw_snap *s);
 void gw_snap_unref(struct gw_snap *s);
+/**
+ * The HTTPS listener of |bind| a TLS client naming |name| (|len| bytes; NULL or 0: no SNI) is
+ * served by: exact hostname, then the longest matching wildcard, then the listener without
+ * hostname; NULL when none (the handshake is refused with unrecognized_name).
+ */
+const struct ig_cfg_listener *gw_sni_select(const struct ig_cfg_bind *bind, const char *name, size_t len);
 /** Global index of |route| (a route of |snap|'s config). */
 size_t gw_snap_route_index(const struct gw_snap *snap, const struct ig_cfg_route *route);
 /** Takes |cost| tokens from every bucket of the route; returns 1 when allowed, 0 when limited. */
@@ -118,11 +124,53 @@ struct gw_hist {
     _Atomic uint64_t sum; /* nanoseconds for durations, tokens for token counts */
 };
 
+/* ---- GenAI labels (stats.c) ---- */
+
+/* gen_ai_operation_name, from an OpenAI request path; GW_OP_NONE: not an OpenAI request. */
+enum gw_genai_op { GW_OP_NONE = 0, GW_OP_CHAT, GW_OP_TEXT_COMPLETION, GW_OP_EMBEDDINGS, GW_OP_COUNT };
+
+/*
+ * Model label values are interned process-wide: at most GW_MODEL_MAX distinct names (request and
+ * response models together, kept for the process's life), later ones count as "other", so a client
+ * inventing model names cannot grow the metrics without bound.
+ */
+#define GW_MODEL_MAX      64
+#define GW_MODEL_LEN      128          /* bytes of a model name kept (longer names are cut) */
+#define GW_MODEL_UNKNOWN  0            /* model id: not seen */
+#define GW_MODEL_OTHER    1            /* model id: past GW_MODEL_MAX */
+#define GW_GENAI_REQ_SCAN (256u << 10) /* request body bytes searched for "model" */
+#define GW_GENAI_RSP_SCAN (64u << 10)  /* response body bytes searched for "model" */
+
+/*
+ * A bounded streaming scanner for the top-level "model" string of a JSON object, fed the body in
+ * chunks as it passes (nothing is buffered). Several top-level objects in a row (SSE "data:" lines)
+ * are scanned in turn; the first top-level "model" string wins. Zero-initialise to start.
+ */
+struct gw_model_scan {
+    uint32_t seen;  /* bytes scanned */
+    uint16_t depth; /* nesting of {} and [] */
+    uint8_t key_len;
+    uint8_t val_len;
+    unsigned in_str : 1, esc : 1, is_key : 1, key_ok : 1, model_key : 1, capture : 1, obj : 1, want_key : 1;
+    unsigned done : 1, found : 1;
+    char val[GW_MODEL_LEN]; /* the model name (|val_len| bytes, not NUL-terminated) */
+};
+/** Scans |len| more bytes; stops for good once the model is found or |limit| bytes were seen. */
+void gw_model_scan(struct gw_model_scan *m, const char *data, size_t len, size_t limit);
+/** The operation of a request (POST .../chat/completions, .../responses, .../completions, .../embeddings). */
+uint8_t gw_genai_op(ig_iov_t method, ig_iov_t path);
+/** The interned id of model |name| (|len| 0: GW_MODEL_UNKNOWN; past the cap: GW_MODEL_OTHER). Thread-safe. */
+uint8_t gw_model_id(const char *name, size_t len);
+/** The label value of a model id ("unknown", "other" or the name). */
+const char *gw_model_name(uint8_t id);
+const char *gw_genai_op_name(uint8_t op);
+
 /* One label set. The key is written once before |n| publishes it; values are single-writer atomics. */
 struct gw_stat {
     char gateway[GW_LABEL_MAX], listener[GW_LABEL_MAX], route[GW_LABEL_MAX], route_rule[GW_LABEL_MAX];
     char backend[GW_LABEL_MAX], method[16], reason[32];
     int status;
+    uint8_t op, req_model, resp_model; /* GenAI label sets only: enum gw_genai_op, model ids */
     uint64_t hash;
     _Atomic uint64_t count;
     _Atomic uint64_t buckets[GW_STATS_BUCKETS + 1];
@@ -154,19 +202,24 @@ void gw_stats_init(struct gw_stats *st);
 void gw_stats_dispose(struct gw_stats *st);
 void gw_stats_record(struct gw_stats *st, const struct gw_stat_key *k, uint64_t duration_ns);
 
-/* A request's streamed-response timing for the GenAI histograms (zeroed with the request). */
+/* A request's streamed-response timing and models for the GenAI metrics (zeroed with the request). */
 struct gw_genai {
     uint64_t first_ns, last_ns; /* first and last response body chunk */
     unsigned stream : 1;        /* the response is text/event-stream */
+    uint8_t op;                 /* enum gw_genai_op of the request; GW_OP_NONE: no model scan */
+    struct gw_model_scan req;   /* the request body's "model" */
+    struct gw_model_scan resp;  /* the response's (JSON or first SSE event) */
 };
 /** 1 when |h| types the response text/event-stream. */
 int gw_genai_is_stream(const ig_http_headers_t *h);
 /** A response body chunk of the request arrived (timestamps a streamed response). */
 void gw_genai_chunk(struct gw_genai *g);
 /**
- * Records the GenAI histograms of a finished request in the label set of |k| (after
- * gw_stats_record): token usage when the response carried it (|in|/|out| -1: not seen), and for
- * streamed responses the time to the first chunk since |start_ns| and the time per output token.
+ * Records the GenAI histograms of a finished request in the label set of |k| plus the GenAI labels
+ * of |g| (operation, request and response models): token usage when the response carried it
+ * (|in|/|out| -1: not seen), and for streamed responses the time to the first chunk since
+ * |start_ns| and the time per output token. Request counters (gw_stats_record) are not split by
+ * model: the GenAI label sets are entries of their own.
  */
 void gw_stats_genai(struct gw_stats *st, const struct gw_stat_key *k, const struct gw_genai *g, uint64_t start_ns,
                     int64_t in, int64_t out);
@@ -302,6 +355,8 @@ struct gw_inf_ops {
     void (*writable)(void *owner);
     /** The gRPC call is over: release the hold taken for it. */
     void (*done)(void *owner);
+    /** The response ends with |trailers| (valid during the call) instead of a body end. */
+    void (*resp_trailers)(void *owner, const ig_http_headers_t *trailers);
 };
 
 /* A byte queue that remembers message boundaries (pass-through of unanswered body chunks). */
@@ -331,8 +386,11 @@ struct gw_inf {
     unsigned active : 1, cancelled : 1, header_only : 1, req_end_sent : 1, picked : 1, up_end : 1;
     unsigned req_streamed : 1, resp_streamed : 1, resp_hdr_sent : 1, resp_hdr_done : 1, resp_end_sent : 1;
     unsigned resp_done : 1, bypass : 1, fallback : 1;
-    unsigned orig_ok : 1; /* |orig| holds the whole body so far (failOpen only) */
-    unsigned up_ok : 1;   /* |up| holds every upstream byte so far */
+    unsigned orig_ok : 1;       /* |orig| holds the whole body so far (failOpen only) */
+    unsigned up_ok : 1;         /* |up| holds every upstream byte so far */
+    unsigned resp_mode : 2;     /* enum ig_cfg_response_mode of the backend */
+    unsigned resp_trailers : 1; /* the upstream's response ended with trailers (|trailers|) */
+    ig_http_headers_t trailers; /* response trailers, copied to |pool| */
 };
 
 /**
@@ -348,6 +406,10 @@ int gw_inf_request_body(struct gw_inf *inf, const char *data, size_t len, int en
 void gw_inf_response_headers(struct gw_inf *inf, const ig_http_response_t *resp, ig_http_response_t *d,
                              struct gw_origin *served);
 int gw_inf_response_body(struct gw_inf *inf, const char *data, size_t len, int end);
+/** The upstream's response trailers (borrowed): they end the response in place of a body end. */
+void gw_inf_response_trailers(struct gw_inf *inf, const ig_http_headers_t *trailers);
+/** The downstream request's trailers (borrowed): they end the request body. Returns 0. */
+int gw_inf_request_trailers(struct gw_inf *inf, const ig_http_headers_t *trailers);
 /** Ends the call early (client gone, error answered). Safe to call in any state. */
 void gw_inf_cancel(struct gw_inf *inf);
 /** Releases the buffers (after ops->done, or when the call never started). */
@@ -378,6 +440,7 @@ struct gw_access {
     uint64_t req_bytes, resp_bytes;
     int64_t input_tokens, output_tokens; /* OpenAI usage seen in the response, -1: none */
     int retries;
+    const struct gw_genai *gen; /* operation and models (NULL: none) */
 };
 void gw_access_log(struct gw_worker *w, const struct ig_config *cfg, const struct gw_access *a);
 

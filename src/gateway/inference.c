@@ -13,6 +13,13 @@
  * The proxy (proxy.c) keeps the request and both HTTP streams; this file only speaks to the
  * picker and calls back through struct gw_inf_ops. Answers without a body mutation pass the
  * matching original chunk, so unanswered chunks are queued until the picker streams its own body.
+ *
+ * responseMode keeps the picker out of the response's data path when it only needs to watch it:
+ * "full" (the default) is the protocol above; "observe" mirrors the response head, body chunks and
+ * trailers with observability_mode set (response body mode STREAMED in protocol_config) and gives
+ * the client the upstream's bytes at once, ignoring any answer; "headers" announces response body
+ * mode NONE, waits for the answer to the response head only, and half-closes the call at the
+ * response's end so the picker can count it complete. Trailers go to the picker in every mode.
  * failOpen keeps a replay copy of the original body (bounded by maxBufferSize) until the pick, and
  * falls back to the service's endpoints, or in passthrough mode to endpoints the picker chose
  * recently. A clean end of the call with the response not yet answered continues without the
@@ -25,22 +32,26 @@
 
 #define INF_LEARN_TTL_NS      (60ull * 1000000000ull) /* a learned endpoint is a fallback this long */
 #define INF_PICKER_CONNECT_MS 5000
+/* PING the picker after 10 s of silence while calls are open; no answer in 10 s more: dead. */
+#define INF_PICKER_KEEPALIVE_MS 10000
 
 static const ig_iov_t dest_prefix = IG_STRLIT("x-gateway-destination-endpoint");
 
 /* ---- channels ---------------------------------------------------------------------------------- */
 
-static int resolve_target(const struct ig_cfg_target *t, struct sockaddr_storage *sa, const char **host, int *tls)
+/* |tls|: the backendTLS policy of a backend target (agentgateway's way to reach a TLS picker). */
+static int resolve_target(const struct ig_cfg_target *t, struct sockaddr_storage *sa, const char **host,
+                          const struct ig_cfg_backend_tls **tls)
 {
     const struct ig_cfg_hostport *hp = NULL;
-    *tls = 0;
+    *tls = NULL;
     switch (t->kind) {
     case IG_CFG_TARGET_HOST:
         hp = &t->host;
         break;
     case IG_CFG_TARGET_BACKEND:
         hp = &t->backend->host;
-        *tls = t->backend->policies.tls != NULL;
+        *tls = t->backend->policies.tls;
         break;
     case IG_CFG_TARGET_SERVICE:
         for (size_t i = 0; t->service_port != NULL && i < t->service_port->n_endpoints; i++) {
@@ -76,23 +87,33 @@ struct gw_epp *gw_inf_epp_get(struct gw_worker *w, const struct ig_cfg_inference
 {
     struct sockaddr_storage sa;
     const char *host = NULL;
-    int tls = 0;
+    const struct ig_cfg_backend_tls *tls = NULL;
     if (resolve_target(&ir->picker, &sa, &host, &tls) != 0)
         return NULL;
     size_t salen = sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    /*
+     * backendTLS as agentgateway applies it: verification against |root| (else the system store)
+     * and |hostname| (else the backend's host), or none with insecure (pickers usually present a
+     * self-signed certificate).
+     */
+    struct ig_grpc_channel_config cc = {0};
+    char name[96];
+    memcpy(&cc.addr, &sa, salen);
+    cc.tls = tls != NULL;
+    cc.tls_verify = tls != NULL && !tls->insecure;
+    cc.ca_file = tls != NULL && tls->root.path.len > 0 ? tls->root.path.base : NULL;
+    cc.sni = tls == NULL ? NULL : tls->hostname.len > 0 ? tls->hostname.base : host;
+    cc.connect_timeout_ms = INF_PICKER_CONNECT_MS;
+    cc.keepalive_ms = INF_PICKER_KEEPALIVE_MS;
+    snprintf(name, sizeof(name), "endpoint picker %s%s", host, tls != NULL ? " (TLS)" : "");
+    cc.name = name;
     ig_list_t *pos;
     ig_list_foreach(pos, &w->epps)
     {
         struct gw_epp *e = IG_CONTAINER_OF(pos, struct gw_epp, link);
-        if (memcmp(&e->addr, &sa, salen) == 0 && e->tls == tls)
+        if (ig_grpc_channel_matches(e->ch, &cc))
             return e;
     }
-    struct ig_grpc_channel_config cc = {0};
-    memcpy(&cc.addr, &sa, salen);
-    cc.tls = tls;
-    cc.tls_verify = 0; /* pickers present self-signed certificates */
-    cc.sni = tls ? host : NULL;
-    cc.connect_timeout_ms = INF_PICKER_CONNECT_MS;
     char err[256];
     ig_grpc_channel_t *ch = ig_grpc_channel_create(&w->w->loop, &cc, err, sizeof(err));
     if (ch == NULL) {
@@ -101,7 +122,7 @@ struct gw_epp *gw_inf_epp_get(struct gw_worker *w, const struct ig_cfg_inference
     }
     struct gw_epp *e = ig_calloc(1, sizeof(*e));
     memcpy(&e->addr, &sa, salen);
-    e->tls = tls;
+    e->tls = tls != NULL;
     e->ch = ch;
     ig_addr_format((const struct sockaddr *)&sa, e->label, sizeof(e->label));
     ig_list_push_back(&w->epps, &e->link);
@@ -373,13 +394,35 @@ static void up_body(struct gw_inf *inf, const char *data, size_t len, int end)
     inf->ops->req_body(inf->owner, data, len, end);
 }
 
-static void resp_body(struct gw_inf *inf, const char *data, size_t len, int end)
+static int resp_body(struct gw_inf *inf, const char *data, size_t len, int end)
 {
     if (inf->resp_done || inf->cancelled)
-        return;
+        return 0;
     if (end)
         inf->resp_done = 1;
-    inf->ops->resp_body(inf->owner, data, len, end);
+    return inf->ops->resp_body(inf->owner, data, len, end);
+}
+
+static void resp_body_v(struct gw_inf *inf, const char *data, size_t len, int end)
+{
+    (void)resp_body(inf, data, len, end);
+}
+
+/* Trailers end the client's response once everything before them went out. */
+static void forward_trailers(struct gw_inf *inf)
+{
+    if (inf->resp_done || inf->cancelled || chunkq_count(&inf->sq) != 0)
+        return;
+    inf->resp_done = 1;
+    inf->ops->resp_trailers(inf->owner, &inf->trailers);
+}
+
+/* Original response chunks queued while the picker had not answered go to the client now. */
+static void flush_response(struct gw_inf *inf)
+{
+    ig_iov_t c;
+    while (!inf->cancelled && chunkq_pop(&inf->sq, &c) == 0)
+        resp_body(inf, c.base, c.len, inf->resp_end_sent && !inf->resp_trailers && chunkq_count(&inf->sq) == 0);
 }
 
 /* A body answer of either direction. */
@@ -387,7 +430,8 @@ static void on_body(struct gw_inf *inf, const struct ig_extproc_response *resp, 
 {
     struct gw_chunkq *q = request ? &inf->rq : &inf->sq;
     int sent_end = request ? inf->req_end_sent : inf->resp_end_sent;
-    void (*emit)(struct gw_inf *, const char *, size_t, int) = request ? up_body : resp_body;
+    void (*emit)(struct gw_inf *, const char *, size_t, int) = request ? up_body : resp_body_v;
+    int trailers_follow = !request && inf->resp_trailers;
     switch (resp->body_kind) {
     case IG_EXTPROC_BODY_STREAMED:
         if (request)
@@ -410,7 +454,7 @@ static void on_body(struct gw_inf *inf, const struct ig_extproc_response *resp, 
             fail(inf, 502, "epp_protocol_error", "endpoint picker answered a body chunk it was not sent");
             return;
         }
-        emit(inf, c.base, c.len, sent_end && chunkq_count(q) == 0);
+        emit(inf, c.base, c.len, sent_end && !trailers_follow && chunkq_count(q) == 0);
         return;
     }
     }
@@ -452,20 +496,38 @@ static void call_on_message(ig_grpc_call_t *call, ig_iov_t msg)
         on_body(inf, &resp, 1);
         return;
     case IG_EXTPROC_RESPONSE_HEADERS:
+        if (inf->resp_mode == IG_CFG_RESP_OBSERVE)
+            return; /* observed messages get no answer; one that comes anyway changes nothing */
         if (!inf->resp_hdr_sent || inf->resp_hdr_done)
             break;
         inf->resp_hdr_done = 1;
         apply_mutation(inf->pool, &inf->uresp->headers, &resp.headers, response_pseudo, inf->uresp, NULL);
-        inf->uresp->content_length = -1; /* the picker's body may differ from the upstream's */
+        if (inf->resp_mode == IG_CFG_RESP_FULL)
+            inf->uresp->content_length = -1; /* the picker's body may differ from the upstream's */
         inf->ops->resp_headers(inf->owner);
+        if (inf->resp_mode == IG_CFG_RESP_HEADERS)
+            flush_response(inf); /* the body never waits for the picker beyond its head */
         return;
     case IG_EXTPROC_RESPONSE_BODY:
+        if (inf->resp_mode != IG_CFG_RESP_FULL)
+            return; /* the picker is not in the body's path: ignore what it says of it */
         if (!inf->resp_hdr_done)
             break;
         on_body(inf, &resp, 0);
         return;
     case IG_EXTPROC_REQUEST_TRAILERS:
+        /* The upstream request carries no trailers; the answer can still end a pass-through body
+         * that was fully answered before the trailers went out. */
+        if (inf->picked && !inf->req_streamed && chunkq_count(&inf->rq) == 0)
+            up_body(inf, NULL, 0, 1);
+        return;
     case IG_EXTPROC_RESPONSE_TRAILERS:
+        if (inf->resp_mode == IG_CFG_RESP_OBSERVE)
+            return;
+        if (!inf->resp_trailers || !inf->resp_hdr_done)
+            break;
+        apply_mutation(inf->pool, &inf->trailers, &resp.headers, NULL, NULL, NULL);
+        forward_trailers(inf);
         return;
     case IG_EXTPROC_IMMEDIATE:
         on_immediate(inf, &resp);
@@ -529,11 +591,10 @@ static void bypass_response(struct gw_inf *inf)
         inf->resp_hdr_done = 1;
         inf->ops->resp_headers(inf->owner);
     }
-    if (inf->resp_hdr_done && !inf->resp_streamed) {
-        ig_iov_t c;
-        while (!inf->cancelled && chunkq_pop(&inf->sq, &c) == 0)
-            resp_body(inf, c.base, c.len, inf->resp_end_sent && chunkq_count(&inf->sq) == 0);
-    }
+    if (inf->resp_hdr_done && !inf->resp_streamed)
+        flush_response(inf);
+    if (inf->resp_hdr_done && inf->resp_trailers)
+        forward_trailers(inf); /* no answer to them is coming */
 }
 
 static void call_on_status(ig_grpc_call_t *call, int status, ig_iov_t message)
@@ -549,6 +610,8 @@ static void call_on_status(ig_grpc_call_t *call, int status, ig_iov_t message)
                 fail(inf, 503, "epp_unavailable", text);
         } else if (status == IG_GRPC_OK && inf->up_end && !inf->resp_streamed) {
             bypass_response(inf);
+        } else if (inf->resp_mode != IG_CFG_RESP_FULL && inf->resp_hdr_done) {
+            bypass_response(inf); /* the response no longer depends on the picker */
         } else {
             fail(inf, 502, "epp_stream_failed", "endpoint picker stream failed");
         }
@@ -592,8 +655,13 @@ int gw_inf_start(struct gw_inf *inf, struct gw_worker *w, const struct gw_bplan 
     chunkq_init(&inf->rq, cap);
     chunkq_init(&inf->sq, cap);
     inf->active = 1;
+    inf->resp_mode = bp->ir->response_mode;
+    int resp_body_mode = inf->resp_mode == IG_CFG_RESP_FULL      ? IG_EXTPROC_MODE_FULL_DUPLEX_STREAMED
+                         : inf->resp_mode == IG_CFG_RESP_OBSERVE ? IG_EXTPROC_MODE_STREAMED
+                                                                 : IG_EXTPROC_MODE_NONE;
     inf->call = ig_grpc_call_start(bp->epp->ch, IG_EXTPROC_PATH, NULL, &call_handler, inf);
-    if (ig_extproc_encode_request_headers(&inf->out, &inf->enc, ureq, header_only, 1, NULL) == 0)
+    if (ig_extproc_encode_request_headers_mode(&inf->out, &inf->enc, ureq, header_only,
+                                               IG_EXTPROC_MODE_FULL_DUPLEX_STREAMED, resp_body_mode, NULL) == 0)
         send_out(inf, 0);
     if (header_only)
         inf->req_end_sent = 1;
@@ -651,8 +719,44 @@ void gw_inf_response_headers(struct gw_inf *inf, const ig_http_response_t *resp,
     }
     inf->resp_hdr_sent = 1;
     ig_iov_t label = served != NULL ? ig_iov_cstr(served->label) : IG_IOV_NULL;
-    if (ig_extproc_encode_response_headers(&inf->out, &inf->enc, resp, 0, label) == 0)
+    int observe = inf->resp_mode == IG_CFG_RESP_OBSERVE;
+    if (ig_extproc_encode_response_headers_ex(&inf->out, &inf->enc, resp, 0, label,
+                                              observe ? IG_EXTPROC_F_OBSERVE : 0) == 0)
         send_out(inf, 0);
+    if (observe) {
+        inf->resp_hdr_done = 1; /* no answer is coming: the client gets the upstream's head now */
+        inf->ops->resp_headers(inf->owner);
+    }
+}
+
+/*
+ * observe and headers modes: the client gets the upstream's bytes without waiting for the picker
+ * (in headers mode only once the head was answered). observe mirrors each chunk; headers tells
+ * the picker only that the response ended, by half-closing the call.
+ */
+static int response_body_aside(struct gw_inf *inf, const char *data, size_t len, int end)
+{
+    int rc = 0;
+    if (inf->cancelled)
+        return 0;
+    if (inf->call != NULL && inf->resp_mode == IG_CFG_RESP_OBSERVE) {
+        if (ig_extproc_encode_response_body_ex(&inf->out, &inf->enc, data, len, end, IG_EXTPROC_F_OBSERVE) == 0)
+            rc = send_out(inf, end);
+        else
+            ig_buf_reset(&inf->out); /* too large to mirror: the client's copy matters more */
+    } else if (inf->call != NULL && end) {
+        ig_grpc_call_close_send(inf->call);
+    }
+    if (!inf->resp_hdr_done) {
+        chunkq_push(&inf->sq, data, len);
+        if (!inf->sq.ok) {
+            fail(inf, 502, "epp_protocol_error", "response body too large to hold for the endpoint picker");
+            return 0;
+        }
+        return rc == IG_EAGAIN ? IG_EAGAIN : 0;
+    }
+    int rc2 = resp_body(inf, data, len, end);
+    return rc == IG_EAGAIN || rc2 == IG_EAGAIN ? IG_EAGAIN : 0;
 }
 
 int gw_inf_response_body(struct gw_inf *inf, const char *data, size_t len, int end)
@@ -663,6 +767,8 @@ int gw_inf_response_body(struct gw_inf *inf, const char *data, size_t len, int e
         inf->resp_end_sent = 1;
     if (inf->bypass)
         return inf->ops->resp_body(inf->owner, data, len, end);
+    if (inf->resp_mode != IG_CFG_RESP_FULL)
+        return response_body_aside(inf, data, len, end);
     if (inf->cancelled || inf->call == NULL)
         return 0;
     if (!inf->resp_streamed)
@@ -675,6 +781,62 @@ int gw_inf_response_body(struct gw_inf *inf, const char *data, size_t len, int e
     /* The last message half-closes the call: the picker then finishes it. */
     int rc = send_out(inf, end);
     return rc == IG_EAGAIN ? IG_EAGAIN : 0;
+}
+
+void gw_inf_response_trailers(struct gw_inf *inf, const ig_http_headers_t *trailers)
+{
+    if (inf->resp_end_sent || inf->ops == NULL)
+        return;
+    inf->resp_end_sent = 1;
+    inf->resp_trailers = 1;
+    /* The upstream's strings are gone when its stream closes; the answer may come later. */
+    inf->trailers = (ig_http_headers_t){0};
+    for (size_t i = 0; trailers != NULL && i < trailers->len; i++)
+        ig_http_headers_add(inf->pool, &inf->trailers, ig_pool_dup(inf->pool, trailers->v[i].name),
+                            ig_pool_dup(inf->pool, trailers->v[i].value));
+    if (inf->bypass) {
+        forward_trailers(inf);
+        return;
+    }
+    if (inf->cancelled)
+        return;
+    int observe = inf->resp_mode == IG_CFG_RESP_OBSERVE;
+    if (inf->call != NULL) {
+        if (ig_extproc_encode_response_trailers_ex(&inf->out, &inf->enc, &inf->trailers,
+                                                   observe ? IG_EXTPROC_F_OBSERVE : 0) == 0) {
+            send_out(inf, 1); /* trailers are the last message: the picker then ends the call */
+        } else {
+            ig_buf_reset(&inf->out);
+            ig_grpc_call_close_send(inf->call);
+            observe = 1; /* nothing will answer them */
+        }
+    }
+    if (observe || inf->call == NULL)
+        forward_trailers(inf);
+}
+
+int gw_inf_request_trailers(struct gw_inf *inf, const ig_http_headers_t *trailers)
+{
+    if (inf->req_end_sent || inf->ops == NULL)
+        return 0;
+    inf->req_end_sent = 1;
+    if (inf->fallback) {
+        /* The upstream gets the client's body; the trailers themselves are not forwarded. */
+        inf->up_end = 1;
+        return inf->ops->req_body(inf->owner, NULL, 0, 1);
+    }
+    if (inf->cancelled || inf->call == NULL)
+        return 0;
+    if (ig_extproc_encode_request_trailers(&inf->out, &inf->enc, trailers, NULL) != 0) {
+        ig_buf_reset(&inf->out);
+        fail(inf, 502, "epp_protocol_error", "request trailers too large for the endpoint picker");
+        return 0;
+    }
+    send_out(inf, 0);
+    /* Pass-through answers that all came before the trailers left nothing to carry the end. */
+    if (inf->picked && !inf->req_streamed && chunkq_count(&inf->rq) == 0)
+        up_body(inf, NULL, 0, 1);
+    return 0;
 }
 
 void gw_inf_cancel(struct gw_inf *inf)

@@ -518,6 +518,8 @@ static void usage_scan(struct gw_req *r, const char *data, size_t len)
     static const char *const keys[2] = {"\"prompt_tokens\":", "\"completion_tokens\":"};
     int64_t *out[2] = {&r->input_tokens, &r->output_tokens};
     gw_genai_chunk(&r->gen);
+    if (r->gen.op != GW_OP_NONE)
+        gw_model_scan(&r->gen.resp, data, len, GW_GENAI_RSP_SCAN);
     char win[2 * GW_USAGE_TAIL];
     size_t head = IG_MIN(len, GW_USAGE_TAIL);
     memcpy(win, r->tail, r->tail_len);
@@ -612,6 +614,14 @@ static void up_on_body(ig_http_cstream_t *cs, const char *data, size_t len, int 
     }
 }
 
+/* inferenceRouting: the picker sees the upstream's trailers and may change them before the client. */
+static void up_on_trailers(ig_http_cstream_t *cs, const ig_http_headers_t *trailers)
+{
+    struct gw_req *r = cs->data;
+    if (r->inf_on && r->s != NULL && !r->finished)
+        gw_inf_response_trailers(&r->inf, trailers);
+}
+
 static void up_on_writable(ig_http_cstream_t *cs)
 {
     struct gw_req *r = cs->data;
@@ -663,6 +673,7 @@ static const struct ig_http_cstream_handler up_handler = {
     .on_body = up_on_body,
     .on_writable = up_on_writable,
     .on_close = up_on_close,
+    .on_trailers = up_on_trailers,
 };
 
 /* ---- downstream -------------------------------------------------------------------------------- */
@@ -740,6 +751,17 @@ static int inf_resp_body(void *owner, const char *data, size_t len, int end)
     return rc;
 }
 
+static void inf_resp_trailers(void *owner, const ig_http_headers_t *trailers)
+{
+    struct gw_req *r = owner;
+    if (r->s == NULL || r->finished || !r->responded)
+        return;
+    r->finished = 1;
+    /* HTTP/1.1 clients get the body's end: infergate sends no chunked trailers. */
+    if (ig_http_stream_write_trailers(r->s, trailers->v, trailers->len) != 0)
+        ig_http_stream_write(r->s, NULL, 0, 1);
+}
+
 static void inf_immediate(void *owner, const ig_http_response_t *resp, ig_iov_t body)
 {
     struct gw_req *r = owner;
@@ -802,6 +824,7 @@ static const struct gw_inf_ops inf_ops = {
     .failed = inf_failed,
     .writable = inf_writable,
     .done = inf_done,
+    .resp_trailers = inf_resp_trailers,
 };
 
 /* Opens the picker call; |header_only|: the request has no body. */
@@ -836,6 +859,8 @@ static void down_on_body(ig_http_stream_t *s, const char *data, size_t len, int 
 {
     struct gw_req *r = s->data;
     r->req_bytes += len;
+    if (r->gen.op != GW_OP_NONE && len > 0) /* the model label, read in passing */
+        gw_model_scan(&r->gen.req, data, len, GW_GENAI_REQ_SCAN);
     if (end)
         r->req_end = 1;
     if (r->finished)
@@ -864,6 +889,14 @@ static void down_on_body(ig_http_stream_t *s, const char *data, size_t len, int 
     }
 out:
     req_release(r);
+}
+
+/* inferenceRouting: request trailers go to the picker (they end the body it receives). */
+static void down_on_trailers(ig_http_stream_t *s, const ig_http_headers_t *trailers)
+{
+    struct gw_req *r = s->data;
+    if (r->inf_on && r->inf_started && !r->finished)
+        gw_inf_request_trailers(&r->inf, trailers);
 }
 
 static void down_on_writable(ig_http_stream_t *s)
@@ -906,8 +939,15 @@ static void down_on_close(ig_http_stream_t *s, int err)
     const char *rule = r->route != NULL && r->route->rule_name.len > 0 ? r->route->rule_name.base : "unknown";
     const char *backend = r->bp != NULL ? r->bp->name : "unknown";
     struct gw_stat_key k = {
-        gateway,  listener, route, rule, backend, method_label(s->req.method), r->reason != NULL ? r->reason : "",
-        r->status};
+        .gateway = gateway,
+        .listener = listener,
+        .route = route,
+        .route_rule = rule,
+        .backend = backend,
+        .method = method_label(s->req.method),
+        .reason = r->reason != NULL ? r->reason : "",
+        .status = r->status,
+    };
     gw_stats_record(&r->w->stats, &k, dur);
     gw_stats_genai(&r->w->stats, &k, &r->gen, s->start_ns, r->input_tokens, r->output_tokens);
 
@@ -931,6 +971,7 @@ static void down_on_close(ig_http_stream_t *s, int err)
     a.retries = r->attempts > 1 ? r->attempts - 1 : 0;
     a.input_tokens = r->input_tokens;
     a.output_tokens = r->output_tokens;
+    a.gen = &r->gen;
     gw_access_log(r->w, cfg, &a);
     if (r->route != NULL && r->route->policies.n_rate_limits > 0 && (r->input_tokens > 0 || r->output_tokens > 0))
         gw_snap_rate_charge(r->plan->snap, r->route, gw_snap_route_index(r->plan->snap, r->route),
@@ -943,6 +984,7 @@ static const struct ig_http_stream_handler down_handler = {
     .on_body = down_on_body,
     .on_writable = down_on_writable,
     .on_close = down_on_close,
+    .on_trailers = down_on_trailers,
 };
 
 /* ---- routing ----------------------------------------------------------------------------------- */
@@ -1005,6 +1047,25 @@ static void build_upstream(struct gw_req *r)
     apply_mod(&s->pool, &u->headers, r->bp->rb->policies.request_headers);
 }
 
+/*
+ * On TLS the listener was chosen by SNI at the handshake and it scopes the whole connection, as in
+ * Gateway API: a Host that selects another listener of the bind gets 421 Misdirected Request (the
+ * client may retry on a connection negotiated for that name), so one certificate cannot be used to
+ * reach the routes of another. Returns 1 when the request was answered.
+ */
+static int sni_misdirected(struct gw_req *r, uint16_t port)
+{
+    ig_iov_t name;
+    int rc = ig_tls_accepted_sni((const struct sockaddr *)&r->s->peer, port, &name);
+    if (rc < 0)
+        return 0; /* not a connection of this bind's front (cannot happen once accepted here) */
+    const struct ig_cfg_listener *l = gw_sni_select(r->bind, name.base, name.len);
+    if (l != NULL && (r->listener == l || r->listener == NULL))
+        return 0; /* a Host of no listener at all stays a 404 */
+    send_error(r, 421, "misdirected_request", "misdirected request: the host is not served by this connection");
+    return 1;
+}
+
 void gw_proxy_on_request(ig_http_stream_t *s)
 {
     struct gw_server *srv = s->server->data;
@@ -1018,6 +1079,7 @@ void gw_proxy_on_request(ig_http_stream_t *s)
     s->data = r;
     s->handler = &down_handler;
     r->keep_ok = 1;
+    r->gen.op = gw_genai_op(s->req.method, s->req.path);
     r->refs++; /* this call's hold */
 
     const struct ig_config *cfg = r->plan->snap->cfg;
@@ -1027,6 +1089,8 @@ void gw_proxy_on_request(ig_http_stream_t *s)
         goto out;
     }
     r->listener = ig_config_select_listener(r->bind, s->req.authority);
+    if (s->is_tls && sni_misdirected(r, srv->port))
+        goto out;
     if (r->listener == NULL) {
         send_error(r, 404, "listener_not_found", "no listener for this host");
         goto out;

@@ -5,6 +5,13 @@
  * global route numbering the workers' plans are indexed by, and the gateway-wide token buckets of
  * localRateLimit. Immutable after creation except the buckets (each under its own mutex);
  * refcounted so requests still holding an old snapshot finish with it.
+ *
+ * TLS: every HTTPS listener has its own server context (certificate, versions, client CA), and a
+ * bind with HTTPS listeners serves them through one "front" context that picks the listener's
+ * context by the client's server name (SNI) as Gateway API selects listeners: exact hostname,
+ * then the longest wildcard, then the listener without hostname. What the front chooses from is
+ * owned by the front (a config reference and the listener contexts), not by the snapshot, so a
+ * handshake still running on a replaced front after a reload never sees freed memory.
  */
 #include <stdio.h>
 
@@ -34,6 +41,64 @@ static SSL_CTX *listener_tls(const struct ig_cfg_listener *l, char *err, size_t 
     return ctx;
 }
 
+const struct ig_cfg_listener *gw_sni_select(const struct ig_cfg_bind *bind, const char *name, size_t len)
+{
+    const struct ig_cfg_listener *l =
+        ig_config_select_listener(bind, name != NULL && len > 0 ? ig_iov(name, len) : IG_IOV_NULL);
+    return l != NULL && l->protocol == IG_CFG_PROTO_HTTPS && l->tls != NULL ? l : NULL;
+}
+
+/* What one bind's front context chooses from (owned by the front: see ig_tls_server_sni_ctx). */
+struct sni_table {
+    struct ig_config *cfg; /* a reference: |bind| points into it */
+    const struct ig_cfg_bind *bind;
+    SSL_CTX **ctx; /* per listener of the bind; NULL for a listener without TLS */
+};
+
+static SSL_CTX *sni_pick(void *arg, const char *name, size_t len)
+{
+    const struct sni_table *t = arg;
+    const struct ig_cfg_listener *l = gw_sni_select(t->bind, name, len);
+    return l != NULL ? t->ctx[l - t->bind->listeners] : NULL;
+}
+
+static void sni_table_free(void *arg)
+{
+    struct sni_table *t = arg;
+    for (size_t i = 0; t->ctx != NULL && i < t->bind->n_listeners; i++)
+        SSL_CTX_free(t->ctx[i]);
+    ig_free(t->ctx);
+    ig_config_unref(t->cfg);
+    ig_free(t);
+}
+
+/* The front context of |bind| in *|out| (NULL when it has no HTTPS listener). Returns 0 or -1. */
+static int bind_tls(struct ig_config *cfg, const struct ig_cfg_bind *bind, SSL_CTX **out, char *err, size_t errlen)
+{
+    size_t n = 0;
+    *out = NULL;
+    for (size_t i = 0; i < bind->n_listeners; i++)
+        n += bind->listeners[i].protocol == IG_CFG_PROTO_HTTPS && bind->listeners[i].tls != NULL;
+    if (n == 0)
+        return 0;
+    struct sni_table *t = ig_calloc(1, sizeof(*t));
+    t->cfg = ig_config_ref(cfg);
+    t->bind = bind;
+    t->ctx = ig_calloc(bind->n_listeners, sizeof(*t->ctx));
+    for (size_t i = 0; i < bind->n_listeners; i++) {
+        const struct ig_cfg_listener *l = &bind->listeners[i];
+        if (l->protocol != IG_CFG_PROTO_HTTPS || l->tls == NULL)
+            continue;
+        t->ctx[i] = listener_tls(l, err, errlen);
+        if (t->ctx[i] == NULL) {
+            sni_table_free(t);
+            return -1;
+        }
+    }
+    *out = ig_tls_server_sni_ctx(sni_pick, t, sni_table_free, err, errlen);
+    return *out != NULL ? 0 : -1;
+}
+
 struct gw_snap *gw_snap_create(struct ig_config *cfg, uint64_t generation, char *err, size_t errlen)
 {
     struct gw_snap *s = ig_calloc(1, sizeof(*s));
@@ -57,15 +122,10 @@ struct gw_snap *gw_snap_create(struct ig_config *cfg, uint64_t generation, char 
             s->n_routes += l->n_routes;
             for (size_t r = 0; r < l->n_routes; r++)
                 nbuckets += l->routes[r].policies.n_rate_limits;
-            /* One bind serves one TLS context: the first HTTPS listener's (SNI selection of
-             * certificates per listener hostname is not implemented). */
-            if (l->protocol == IG_CFG_PROTO_HTTPS && l->tls != NULL && s->bind_tls[b] == NULL) {
-                s->bind_tls[b] = listener_tls(l, err, errlen);
-                if (s->bind_tls[b] == NULL) {
-                    gw_snap_unref(s);
-                    return NULL;
-                }
-            }
+        }
+        if (bind_tls(cfg, bind, &s->bind_tls[b], err, errlen) != 0) {
+            gw_snap_unref(s);
+            return NULL;
         }
     }
     s->route_buckets = ig_calloc(s->n_routes + 1, sizeof(*s->route_buckets));

@@ -8,6 +8,11 @@
  * of the count and their values are single-writer atomics, so reading them from another thread is
  * race-free without stopping the workers.
  *
+ * GenAI label sets add agentgateway's gen_ai_* labels: the operation from the request path and the
+ * request and response models, found by a bounded streaming scanner as the bodies pass through the
+ * proxy (nothing is buffered) and interned process-wide under a hard cap, past which names count
+ * as "other".
+ *
  * The access log writes one line per request to stdout with a single write(2), in text or JSON
  * (config.logging.format) with agentgateway's field names.
  */
@@ -56,9 +61,15 @@ static void copy_label(char *dst, size_t size, const char *src)
     dst[n] = 0;
 }
 
-static int key_eq(const struct gw_stat *e, const struct gw_stat_key *k)
+/* The GenAI labels of a label set (all 0 for the request counters' sets). */
+struct genai_ids {
+    uint8_t op, req_model, resp_model;
+};
+
+static int key_eq(const struct gw_stat *e, const struct gw_stat_key *k, struct genai_ids g)
 {
-    return e->status == k->status && strncmp(e->route, k->route, GW_LABEL_MAX - 1) == 0 &&
+    return e->status == k->status && e->op == g.op && e->req_model == g.req_model && e->resp_model == g.resp_model &&
+           strncmp(e->route, k->route, GW_LABEL_MAX - 1) == 0 &&
            strncmp(e->backend, k->backend, GW_LABEL_MAX - 1) == 0 && strcmp(e->method, k->method) == 0 &&
            strncmp(e->reason, k->reason, sizeof(e->reason) - 1) == 0 &&
            strncmp(e->listener, k->listener, GW_LABEL_MAX - 1) == 0 &&
@@ -73,7 +84,7 @@ static void bump(_Atomic uint64_t *v, uint64_t by)
 }
 
 /* The entry of |k|'s label set, created on first use (the overflow entry once the table is full). */
-static struct gw_stat *find_entry(struct gw_stats *st, const struct gw_stat_key *k)
+static struct gw_stat *find_entry(struct gw_stats *st, const struct gw_stat_key *k, struct genai_ids g)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     h = fnv(h, k->gateway);
@@ -84,6 +95,7 @@ static struct gw_stat *find_entry(struct gw_stats *st, const struct gw_stat_key 
     h = fnv(h, k->method);
     h = fnv(h, k->reason);
     h ^= (uint64_t)k->status * 0x9e3779b97f4a7c15ULL;
+    h ^= ((uint64_t)g.op << 16 | (uint64_t)g.req_model << 8 | g.resp_model) * 0xc2b2ae3d27d4eb4fULL;
     size_t mask = st->index_cap - 1;
     size_t n = atomic_load_explicit(&st->n, memory_order_relaxed);
     struct gw_stat *e = NULL;
@@ -103,6 +115,9 @@ static struct gw_stat *find_entry(struct gw_stats *st, const struct gw_stat_key 
             copy_label(e->method, sizeof(e->method), k->method);
             copy_label(e->reason, sizeof(e->reason), k->reason);
             e->status = k->status;
+            e->op = g.op;
+            e->req_model = g.req_model;
+            e->resp_model = g.resp_model;
             e->hash = h;
             st->index[i] = (uint32_t)n + 1;
             /* Publishes the key to the scraping thread. */
@@ -110,7 +125,7 @@ static struct gw_stat *find_entry(struct gw_stats *st, const struct gw_stat_key 
             break;
         }
         struct gw_stat *c = &st->v[slot - 1];
-        if (c->hash == h && key_eq(c, k)) {
+        if (c->hash == h && key_eq(c, k, g)) {
             e = c;
             break;
         }
@@ -120,7 +135,7 @@ static struct gw_stat *find_entry(struct gw_stats *st, const struct gw_stat_key 
 
 void gw_stats_record(struct gw_stats *st, const struct gw_stat_key *k, uint64_t duration_ns)
 {
-    struct gw_stat *e = find_entry(st, k);
+    struct gw_stat *e = find_entry(st, k, (struct genai_ids){0, 0, 0});
     double secs = (double)duration_ns / 1e9;
     uint32_t b = 0;
     while (b < GW_STATS_BUCKETS && secs > gw_duration_bounds[b])
@@ -181,7 +196,12 @@ void gw_stats_genai(struct gw_stats *st, const struct gw_stat_key *k, const stru
     int ttft = g->stream && g->first_ns != 0 && g->first_ns >= start_ns;
     if (in < 0 && out < 0 && !ttft)
         return;
-    struct gw_stat *e = find_entry(st, k);
+    struct genai_ids ids = {
+        g->op,
+        g->req.found ? gw_model_id(g->req.val, g->req.val_len) : GW_MODEL_UNKNOWN,
+        g->resp.found ? gw_model_id(g->resp.val, g->resp.val_len) : GW_MODEL_UNKNOWN,
+    };
+    struct gw_stat *e = find_entry(st, k, ids);
     if (in >= 0)
         hist_observe(&e->tokens[0], token_bounds, NB(token_bounds), (double)in, (uint64_t)in);
     if (out >= 0)
@@ -202,6 +222,186 @@ void gw_stats_on_connect(void *arg, int status, uint64_t duration_ns)
     struct gw_stats *st = arg;
     hist_observe(&st->connect[status == 0 ? 0 : 1], connect_bounds, NB(connect_bounds), (double)duration_ns / 1e9,
                  duration_ns);
+}
+
+/* ---- GenAI labels -------------------------------------------------------------------------------- */
+
+static int has_suffix(ig_iov_t s, const char *suf)
+{
+    size_t n = strlen(suf);
+    return s.len >= n && memcmp(s.base + s.len - n, suf, n) == 0;
+}
+
+uint8_t gw_genai_op(ig_iov_t method, ig_iov_t path)
+{
+    if (!ig_iov_eq(method, IG_STRLIT("POST")))
+        return GW_OP_NONE;
+    const char *q = path.len > 0 ? memchr(path.base, '?', path.len) : NULL;
+    if (q != NULL)
+        path.len = (size_t)(q - path.base);
+    while (path.len > 1 && path.base[path.len - 1] == '/')
+        path.len--;
+    /* "/chat/completions" also ends in "/completions": test it first. The Responses API is a chat. */
+    if (has_suffix(path, "/chat/completions") || has_suffix(path, "/responses"))
+        return GW_OP_CHAT;
+    if (has_suffix(path, "/completions"))
+        return GW_OP_TEXT_COMPLETION;
+    if (has_suffix(path, "/embeddings"))
+        return GW_OP_EMBEDDINGS;
+    return GW_OP_NONE;
+}
+
+const char *gw_genai_op_name(uint8_t op)
+{
+    static const char *const names[GW_OP_COUNT] = {"unknown", "chat", "text_completion", "embeddings"};
+    return op < GW_OP_COUNT ? names[op] : "unknown";
+}
+
+/* Appended under |lock|, read without it: a name is complete before the count that covers it is published. */
+static struct {
+    pthread_mutex_t lock;
+    _Atomic unsigned n;
+    char names[GW_MODEL_MAX][GW_MODEL_LEN];
+} models = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static int model_find(const char *name, size_t len, unsigned from, unsigned to)
+{
+    for (unsigned i = from; i < to; i++) {
+        if (memcmp(models.names[i], name, len) == 0 && models.names[i][len] == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+uint8_t gw_model_id(const char *name, size_t len)
+{
+    if (len == 0)
+        return GW_MODEL_UNKNOWN;
+    if (len >= GW_MODEL_LEN)
+        len = GW_MODEL_LEN - 1;
+    unsigned n = atomic_load_explicit(&models.n, memory_order_acquire);
+    int i = model_find(name, len, 0, n);
+    if (i >= 0)
+        return (uint8_t)(i + 2);
+    if (n >= GW_MODEL_MAX)
+        return GW_MODEL_OTHER;
+    pthread_mutex_lock(&models.lock);
+    unsigned now = atomic_load_explicit(&models.n, memory_order_relaxed);
+    i = model_find(name, len, n, now); /* added by another worker meanwhile? */
+    if (i < 0 && now < GW_MODEL_MAX) {
+        memcpy(models.names[now], name, len);
+        models.names[now][len] = 0;
+        atomic_store_explicit(&models.n, now + 1, memory_order_release);
+        i = (int)now;
+    }
+    pthread_mutex_unlock(&models.lock);
+    return i >= 0 ? (uint8_t)(i + 2) : GW_MODEL_OTHER;
+}
+
+const char *gw_model_name(uint8_t id)
+{
+    if (id == GW_MODEL_UNKNOWN)
+        return "unknown";
+    if (id == GW_MODEL_OTHER || (unsigned)(id - 2) >= atomic_load_explicit(&models.n, memory_order_acquire))
+        return "other";
+    return models.names[id - 2];
+}
+
+/* A byte of the current string: the key being compared with "model", or the model name captured. */
+static void scan_put(struct gw_model_scan *m, char c)
+{
+    if (m->is_key) {
+        m->key_ok = m->key_ok && m->key_len < 5 && c == "model"[m->key_len];
+        if (m->key_len < UINT8_MAX)
+            m->key_len++;
+    } else if (m->capture && m->val_len < GW_MODEL_LEN - 1) {
+        m->val[m->val_len++] = c;
+    }
+}
+
+void gw_model_scan(struct gw_model_scan *m, const char *data, size_t len, size_t limit)
+{
+    if (m->done)
+        return;
+    size_t room = limit > m->seen ? limit - m->seen : 0;
+    if (len > room)
+        len = room;
+    for (size_t i = 0; i < len; i++) {
+        char c = data[i];
+        if (m->in_str) {
+            if (m->esc) {
+                m->esc = 0; /* the escaped character itself (\uXXXX stays as written) */
+                scan_put(m, c);
+                continue;
+            }
+            if (!m->is_key && !m->capture) {
+                /* Skipping a string: prompts are most of a body, so this loop is the hot one. */
+                while (i < len && data[i] != '"' && data[i] != '\\')
+                    i++;
+                if (i == len)
+                    break;
+                c = data[i];
+            }
+            if (c == '\\') {
+                m->esc = 1;
+            } else if (c != '"') {
+                scan_put(m, c);
+            } else {
+                m->in_str = 0;
+                if (m->is_key) {
+                    m->is_key = 0;
+                    m->model_key = m->key_ok && m->key_len == 5;
+                } else if (m->capture) {
+                    m->capture = 0;
+                    m->found = m->done = 1;
+                    return;
+                }
+            }
+            continue;
+        }
+        switch (c) {
+        case '{':
+        case '[':
+            if (m->depth == 0) {
+                m->obj = c == '{';
+                m->want_key = m->obj;
+                m->model_key = 0;
+            }
+            if (m->depth < UINT16_MAX)
+                m->depth++;
+            break;
+        case '}':
+        case ']':
+            if (m->depth > 0)
+                m->depth--;
+            break;
+        case ',':
+            if (m->depth == 1 && m->obj) {
+                m->want_key = 1;
+                m->model_key = 0;
+            }
+            break;
+        case '"':
+            m->in_str = 1;
+            if (m->depth == 1 && m->obj) {
+                if (m->want_key) {
+                    m->want_key = 0;
+                    m->is_key = 1;
+                    m->key_ok = 1;
+                    m->key_len = 0;
+                } else if (m->model_key) {
+                    m->capture = 1; /* the value of the top-level "model" */
+                    m->val_len = 0;
+                }
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    m->seen += (uint32_t)len;
+    if (m->seen >= limit)
+        m->done = 1;
 }
 
 /* ---- scrape ------------------------------------------------------------------------------------ */
@@ -260,9 +460,27 @@ struct genai_sum {
 
 static int same_route(const struct gw_stat *a, const struct gw_stat *b)
 {
-    return strcmp(a->gateway, b->gateway) == 0 && strcmp(a->listener, b->listener) == 0 &&
+    return a->op == b->op && a->req_model == b->req_model && a->resp_model == b->resp_model &&
+           strcmp(a->gateway, b->gateway) == 0 && strcmp(a->listener, b->listener) == 0 &&
            strcmp(a->route, b->route) == 0 && strcmp(a->route_rule, b->route_rule) == 0 &&
            strcmp(a->backend, b->backend) == 0;
+}
+
+/* GenAI series: agentgateway's gen_ai_* labels, then the route identity (no method or status). */
+static size_t genai_labels(const struct gw_stat *e, struct ig_metric_label *l)
+{
+    size_t n = 0;
+    l[n++] = (struct ig_metric_label){"gen_ai_operation_name", gw_genai_op_name(e->op)};
+    /* The API spoken with the model server: OpenAI's (vLLM and the simulator implement it). */
+    l[n++] = (struct ig_metric_label){"gen_ai_system", e->op != GW_OP_NONE ? "openai" : "unknown"};
+    l[n++] = (struct ig_metric_label){"gen_ai_request_model", gw_model_name(e->req_model)};
+    l[n++] = (struct ig_metric_label){"gen_ai_response_model", gw_model_name(e->resp_model)};
+    l[n++] = (struct ig_metric_label){"gateway", e->gateway};
+    l[n++] = (struct ig_metric_label){"listener", e->listener};
+    l[n++] = (struct ig_metric_label){"route", e->route};
+    l[n++] = (struct ig_metric_label){"route_rule", e->route_rule};
+    l[n++] = (struct ig_metric_label){"backend", e->backend};
+    return n;
 }
 
 static int write_hsum(ig_buf_t *out, const char *name, struct ig_metric_label *l, size_t nl, const double *bounds,
@@ -310,11 +528,10 @@ static int render_genai(ig_buf_t *out)
         }
     }
     struct ig_metric_label l[IG_METRICS_MAX_LABELS];
-    char unused[16];
     int rc = ig_prom_write_family(out, "infergate_gen_ai_client_token_usage",
                                   "Input and output tokens per request (OpenAI usage)", IG_METRIC_HISTOGRAM);
     for (size_t j = 0; rc == 0 && j < n; j++) {
-        size_t nl = fill_labels(g[j].key, l, unused, sizeof(unused), 0) - 1; /* route identity: no method */
+        size_t nl = genai_labels(g[j].key, l);
         l[nl] = (struct ig_metric_label){"gen_ai_token_type", "input"};
         rc = write_hsum(out, "infergate_gen_ai_client_token_usage", l, nl + 1, token_bounds, NB(token_bounds),
                         &g[j].tokens[0], 1);
@@ -328,7 +545,7 @@ static int render_genai(ig_buf_t *out)
                                   "Streamed responses: time from the request head to the first response chunk",
                                   IG_METRIC_HISTOGRAM);
     for (size_t j = 0; rc == 0 && j < n; j++) {
-        size_t nl = fill_labels(g[j].key, l, unused, sizeof(unused), 0) - 1;
+        size_t nl = genai_labels(g[j].key, l);
         rc = write_hsum(out, "infergate_gen_ai_server_time_to_first_token_seconds", l, nl, ttft_bounds, NB(ttft_bounds),
                         &g[j].ttft, 1e-9);
     }
@@ -338,7 +555,7 @@ static int render_genai(ig_buf_t *out)
                                   "the first",
                                   IG_METRIC_HISTOGRAM);
     for (size_t j = 0; rc == 0 && j < n; j++) {
-        size_t nl = fill_labels(g[j].key, l, unused, sizeof(unused), 0) - 1;
+        size_t nl = genai_labels(g[j].key, l);
         rc = write_hsum(out, "infergate_gen_ai_server_time_per_output_token_seconds", l, nl, tpot_bounds,
                         NB(tpot_bounds), &g[j].tpot, 1e-9);
     }
@@ -612,6 +829,14 @@ void gw_access_log(struct gw_worker *w, const struct ig_config *cfg, const struc
         field_num(&ln, "gen_ai.usage.input_tokens", (uint64_t)a->input_tokens);
     if (a->output_tokens >= 0)
         field_num(&ln, "gen_ai.usage.output_tokens", (uint64_t)a->output_tokens);
+    if (a->gen != NULL && a->gen->op != GW_OP_NONE) {
+        field_str(&ln, "gen_ai.operation.name", gw_genai_op_name(a->gen->op));
+        field_str(&ln, "gen_ai.provider.name", "openai");
+        if (a->gen->req.found)
+            field(&ln, "gen_ai.request.model", a->gen->req.val, a->gen->req.val_len);
+        if (a->gen->resp.found)
+            field(&ln, "gen_ai.response.model", a->gen->resp.val, a->gen->resp.val_len);
+    }
     field_str(&ln, "error", a->reason);
     field_num(&ln, "request.body_bytes", a->req_bytes);
     field_num(&ln, "response.body_bytes", a->resp_bytes);

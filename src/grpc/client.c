@@ -12,19 +12,42 @@
  * on_status is never run from inside an ig_grpc_call_* function: when the stream closes during
  * one (a cancel of a call still waiting for a connection), the report is deferred to the call's
  * timer. The call's memory goes back when that timer's close callback runs.
+ *
+ * Reconnects: the http client reports every connection attempt it makes (on_connect) to the
+ * channel's state machine (backoff.c). After a failed attempt the channel is in TRANSIENT_FAILURE:
+ * new calls fail at once with UNAVAILABLE (the gateway applies its failureMode without waiting
+ * for a dial), and one retry per backoff delay is made by a grpc.health.v1 Check call, whose
+ * answer does not matter: only whether its connection comes up. So a picker that is down costs
+ * one dial per delay per channel, however many requests arrive meanwhile.
  */
 #include <stdio.h>
 
 #include "ig/grpc.h"
+
+#define PROBE_PATH "/grpc.health.v1.Health/Check"
 
 struct ig_grpc_channel {
     uv_loop_t *loop;
     ig_http_client_t *http;
     SSL_CTX *ssl;
     char *authority;
+    char *name; /* for log lines */
     size_t max_message;
     ig_list_t calls; /* struct ig_grpc_call.link: not yet freed */
     int destroying;
+    /* what ig_grpc_channel_matches compares */
+    struct sockaddr_storage addr;
+    int tls, tls_verify;
+    char *ca_file, *sni;
+    /* reconnects */
+    struct ig_grpc_connsm sm;
+    uv_timer_t retry;
+    int retry_closed;
+    uint64_t rng;
+    uint64_t connect_timeout_ms;
+    uint64_t probe_started_ns;
+    int last_err; /* of the last failed attempt */
+    uint64_t fail_fast;
 };
 
 struct ig_grpc_call {
@@ -44,6 +67,9 @@ struct ig_grpc_call {
 };
 
 static const struct ig_http_cstream_handler call_handler;
+static void on_connect_result(void *arg, int status, uint64_t duration_ns);
+static void retry_fired(uv_timer_t *t);
+static void channel_maybe_free(ig_grpc_channel_t *ch);
 
 /* ---- channel ----------------------------------------------------------------------------------- */
 
@@ -68,7 +94,18 @@ ig_grpc_channel_t *ig_grpc_channel_create(uv_loop_t *loop, const struct ig_grpc_
         ch->authority = ig_strdup(cfg->sni);
     else
         ch->authority = ig_strdup(ig_addr_format((const struct sockaddr *)&cfg->addr, addr, sizeof(addr)));
+    ch->name = ig_strdup(cfg->name != NULL ? cfg->name : ch->authority);
     ig_list_init(&ch->calls);
+    ch->addr = cfg->addr;
+    ch->tls = cfg->tls != 0;
+    ch->tls_verify = cfg->tls_verify != 0;
+    ch->ca_file = cfg->ca_file != NULL ? ig_strdup(cfg->ca_file) : NULL;
+    ch->sni = cfg->sni != NULL ? ig_strdup(cfg->sni) : NULL;
+    ig_grpc_connsm_init(&ch->sm, &cfg->backoff);
+    uv_timer_init(loop, &ch->retry);
+    ch->retry.data = ch;
+    ch->rng = (ig_time_ns() ^ (uint64_t)(uintptr_t)ch) | 1u;
+    ch->connect_timeout_ms = cfg->connect_timeout_ms != 0 ? cfg->connect_timeout_ms : 10000;
 
     struct ig_http_client_config hc = {0};
     hc.addr = cfg->addr;
@@ -77,6 +114,8 @@ ig_grpc_channel_t *ig_grpc_channel_create(uv_loop_t *loop, const struct ig_grpc_
     hc.sni = cfg->sni;
     hc.connect_timeout_ms = cfg->connect_timeout_ms;
     hc.h2_keepalive_ms = cfg->keepalive_ms;
+    hc.on_connect = on_connect_result;
+    hc.on_connect_arg = ch;
     ch->http = ig_http_client_create(loop, &hc);
     return ch;
 }
@@ -86,17 +125,154 @@ static void channel_free(ig_grpc_channel_t *ch)
     /* Live TLS connections hold their own reference to the context. */
     SSL_CTX_free(ch->ssl);
     ig_free(ch->authority);
+    ig_free(ch->name);
+    ig_free(ch->ca_file);
+    ig_free(ch->sni);
     ig_free(ch);
+}
+
+static void channel_maybe_free(ig_grpc_channel_t *ch)
+{
+    if (ch->destroying && ch->retry_closed && ig_list_empty(&ch->calls))
+        channel_free(ch);
+}
+
+static void retry_closed(uv_handle_t *h)
+{
+    ig_grpc_channel_t *ch = h->data;
+    ch->retry_closed = 1;
+    channel_maybe_free(ch);
 }
 
 void ig_grpc_channel_destroy(ig_grpc_channel_t *ch)
 {
     ch->destroying = 1;
+    uv_timer_stop(&ch->retry);
+    uv_close((uv_handle_t *)&ch->retry, retry_closed);
     /* Active streams end with IG_ECANCELED: their calls report CANCELLED and free themselves. */
     ig_http_client_destroy(ch->http);
     ch->http = NULL;
-    if (ig_list_empty(&ch->calls))
-        channel_free(ch);
+}
+
+void ig_grpc_channel_get_stats(const ig_grpc_channel_t *ch, struct ig_grpc_channel_stats *out)
+{
+    out->state = ch->sm.state;
+    out->connect_attempts = ch->sm.attempts;
+    out->connect_failures = ch->sm.failures;
+    out->fail_fast = ch->fail_fast;
+}
+
+static int str_same(const char *a, const char *b)
+{
+    return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+int ig_grpc_channel_matches(const ig_grpc_channel_t *ch, const struct ig_grpc_channel_config *cfg)
+{
+    size_t salen = cfg->addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (ch->addr.ss_family != cfg->addr.ss_family || memcmp(&ch->addr, &cfg->addr, salen) != 0)
+        return 0;
+    if (ch->tls != (cfg->tls != 0))
+        return 0;
+    if (!ch->tls)
+        return 1;
+    return ch->tls_verify == (cfg->tls_verify != 0) && str_same(ch->ca_file, cfg->ca_file) &&
+           str_same(ch->sni, cfg->sni);
+}
+
+/* ---- reconnects -------------------------------------------------------------------------------- */
+
+/* xorshift64*: jitter only needs to decorrelate the workers' retries, not to be unpredictable. */
+static double channel_rand(ig_grpc_channel_t *ch)
+{
+    uint64_t x = ch->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    ch->rng = x;
+    return (double)((x * 0x2545F4914F6CDD1Dull) >> 11) * 0x1.0p-53;
+}
+
+static const char *why_failed(int err)
+{
+    switch (err) {
+    case IG_ETLS:
+        return "TLS handshake failed (certificate not trusted or not valid for the name: check backendTLS root, "
+               "hostname, insecure)";
+    case IG_EPROTO:
+        return "the server did not negotiate h2 (ALPN)";
+    case IG_ETIMEDOUT:
+        return "connect timed out";
+    default:
+        return ig_strerror(err);
+    }
+}
+
+static void schedule_retry(ig_grpc_channel_t *ch, uint64_t delay_ms)
+{
+    ig_log_warn("grpc",
+                "%s: connect failed: %s; channel in TRANSIENT_FAILURE, calls fail fast, next attempt in "
+                "%llu ms (%llu failed in a row)",
+                ch->name, why_failed(ch->last_err), (unsigned long long)delay_ms, (unsigned long long)ch->sm.streak);
+    uv_timer_start(&ch->retry, retry_fired, delay_ms, 0);
+}
+
+/* The http client's report of one connection attempt (it must not be called back from here). */
+static void on_connect_result(void *arg, int status, uint64_t duration_ns)
+{
+    ig_grpc_channel_t *ch = arg;
+    uint64_t now = ig_time_ns();
+    uint64_t delay;
+    int was = ch->sm.state;
+    uint64_t streak = ch->sm.streak;
+
+    if (ch->destroying)
+        return;
+    if (status != 0)
+        ch->last_err = status;
+    if (ig_grpc_connsm_on_result(&ch->sm, status, now - duration_ns, now, channel_rand(ch), &delay)) {
+        schedule_retry(ch, delay);
+        return;
+    }
+    if (status == 0 && was == IG_GRPC_CONN_TRANSIENT_FAILURE) {
+        uv_timer_stop(&ch->retry);
+        ig_log_info("grpc", "%s: connected after %llu failed attempts; channel READY", ch->name,
+                    (unsigned long long)streak);
+    }
+}
+
+static void probe_status(ig_grpc_call_t *call, int status, ig_iov_t message)
+{
+    ig_grpc_channel_t *ch = call->ch;
+    uint64_t delay;
+    (void)message;
+    if (ch->destroying)
+        return;
+    /* Any answer from the server proves a working connection; UNAVAILABLE is the transport's. */
+    int reached = status != IG_GRPC_UNAVAILABLE && status != IG_GRPC_CANCELLED && status != IG_GRPC_DEADLINE_EXCEEDED;
+    if (!reached && ch->last_err == 0)
+        ch->last_err = IG_ECLOSED;
+    if (ig_grpc_connsm_on_probe_done(&ch->sm, reached, ch->probe_started_ns, ig_time_ns(), channel_rand(ch), &delay))
+        schedule_retry(ch, delay);
+    else if (reached && ch->sm.state == IG_GRPC_CONN_READY)
+        uv_timer_stop(&ch->retry);
+}
+
+static const struct ig_grpc_call_handler probe_handler = {.on_status = probe_status};
+
+static ig_grpc_call_t *call_start(ig_grpc_channel_t *ch, const char *path, const struct ig_grpc_call_opts *opts,
+                                  const struct ig_grpc_call_handler *h, void *data, int probe);
+
+static void retry_fired(uv_timer_t *t)
+{
+    ig_grpc_channel_t *ch = t->data;
+    if (ch->destroying || !ig_grpc_connsm_on_retry(&ch->sm))
+        return;
+    /* An empty HealthCheckRequest (service ""): any server answers it quickly, or UNIMPLEMENTED. */
+    struct ig_grpc_call_opts o = {.timeout_ms = ch->connect_timeout_ms + 1000};
+    ch->probe_started_ns = ig_time_ns();
+    ig_grpc_call_t *call = call_start(ch, PROBE_PATH, &o, &probe_handler, NULL, 1);
+    ig_grpc_call_send(call, NULL, 0, 1);
 }
 
 /* ---- call lifetime ----------------------------------------------------------------------------- */
@@ -108,8 +284,7 @@ static void call_freed(uv_handle_t *h)
 
     ig_list_remove(&call->link);
     ig_free(call);
-    if (ch->destroying && ig_list_empty(&ch->calls))
-        channel_free(ch);
+    channel_maybe_free(ch);
 }
 
 static void report(ig_grpc_call_t *call)
@@ -281,6 +456,12 @@ static void deadline_fired(uv_timer_t *t)
 ig_grpc_call_t *ig_grpc_call_start(ig_grpc_channel_t *ch, const char *path, const struct ig_grpc_call_opts *opts,
                                    const struct ig_grpc_call_handler *h, void *data)
 {
+    return call_start(ch, path, opts, h, data, 0);
+}
+
+static ig_grpc_call_t *call_start(ig_grpc_channel_t *ch, const char *path, const struct ig_grpc_call_opts *opts,
+                                  const struct ig_grpc_call_handler *h, void *data, int probe)
+{
     ig_grpc_call_t *call = ig_calloc(1, sizeof(*call));
     size_t nmeta = opts != NULL ? opts->nmetadata : 0;
     char timeout[IG_GRPC_TIMEOUT_MAX];
@@ -318,6 +499,17 @@ ig_grpc_call_t *ig_grpc_call_start(ig_grpc_channel_t *ch, const char *path, cons
     call->in_api++;
     if (ch->http == NULL) {
         set_status(call, IG_GRPC_UNAVAILABLE, IG_STRLIT("channel closed"));
+    } else if (!probe && !ig_grpc_connsm_admit(&ch->sm)) {
+        /* Fail fast: the caller's failure policy applies now, not after a dial that will fail. */
+        ch->fail_fast++;
+        uint64_t now = ig_time_ns();
+        uint64_t in_ms = ch->sm.retry_at_ns > now ? (ch->sm.retry_at_ns - now) / 1000000u : 0;
+        char *m = ch->sm.probing
+                      ? ig_pool_printf(&call->pool, "channel in TRANSIENT_FAILURE: %s; reconnecting",
+                                       why_failed(ch->last_err))
+                      : ig_pool_printf(&call->pool, "channel in TRANSIENT_FAILURE: %s; next attempt in %llu ms",
+                                       why_failed(ch->last_err), (unsigned long long)in_ms);
+        set_status(call, IG_GRPC_UNAVAILABLE, ig_iov_cstr(m));
     } else {
         call->cs = ig_http_client_request(ch->http, &req, 0, &call_handler, call);
         /* The client may have failed the stream already (on_close ran inside the request). */

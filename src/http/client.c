@@ -6,6 +6,10 @@
  * wait in a queue while the first one connects. Idle connections are closed after
  * idle_timeout_ms, and beyond max_idle the oldest go first.
  *
+ * HTTP/1.1 idle connections are also kept on a list of their own, most recently idled first, so
+ * that taking one, trimming the idle set and finding the oldest are O(1) however many connections
+ * are busy. An engine may end idleness on its own (closing): such entries are dropped lazily.
+ *
  * This file owns the memory of every ig_http_cstream_t: it allocates them, keeps a copy of the
  * request (for a stream that must wait or be retried), buffers body bytes written while a stream
  * waits, and frees them in ig_http__cstream_close once the engine ends them.
@@ -135,6 +139,33 @@ static struct ig_http_cconn *open_conn(ig_http_client_t *c)
     return cc;
 }
 
+static void idle_del(ig_http_client_t *c, struct ig_http_cconn *cc)
+{
+    if (!ig_list_linked(&cc->idle_link))
+        return;
+    ig_list_remove(&cc->idle_link);
+    c->nidle--;
+}
+
+static void idle_add(ig_http_client_t *c, struct ig_http_cconn *cc)
+{
+    idle_del(c, cc);
+    ig_list_push_front(&c->idle, &cc->idle_link);
+    c->nidle++;
+}
+
+/* The oldest HTTP/1.1 idle connection, dropping entries that stopped being idle. */
+static struct ig_http_cconn *idle_oldest(ig_http_client_t *c)
+{
+    while (!ig_list_empty(&c->idle)) {
+        struct ig_http_cconn *cc = IG_CONTAINER_OF(c->idle.prev, struct ig_http_cconn, idle_link);
+        if (cc->idle_since_ns != 0)
+            return cc;
+        idle_del(c, cc);
+    }
+    return NULL;
+}
+
 /* Hands |cs| to |cc|, then replays what the application did while it waited. */
 static void start_on(struct ig_http_cconn *cc, ig_http_cstream_t *cs)
 {
@@ -142,6 +173,7 @@ static void start_on(struct ig_http_cconn *cc, ig_http_cstream_t *cs)
     if (ig_list_linked(&cs->_link))
         ig_list_remove(&cs->_link);
     ci->starting = 1;
+    idle_del(cc->client, cc);
     cc->ops->start(cc, cs, &ci->req, ci->end);
     if (!ci->closed && (ci->early.len > 0 || ci->early_end)) {
         int rc = cs->_ops->write(cs, ig_buf_data(&ci->early), ci->early.len, ci->early_end);
@@ -174,7 +206,17 @@ static int has_connecting(ig_http_client_t *c)
 static void dispatch(ig_http_client_t *c, ig_http_cstream_t *cs, int fresh)
 {
     ig_list_t *p;
-    if (!fresh) {
+    if (!fresh && c->config.version != IG_HTTP_2) {
+        while (!ig_list_empty(&c->idle)) {
+            struct ig_http_cconn *cc = IG_CONTAINER_OF(c->idle.next, struct ig_http_cconn, idle_link);
+            idle_del(c, cc);
+            if (cc->connected && cc->idle_since_ns != 0 && cc->ops->can_take(cc)) {
+                cs->reused = 1;
+                start_on(cc, cs);
+                return;
+            }
+        }
+    } else if (!fresh) {
         ig_list_foreach(p, &c->conns)
         {
             struct ig_http_cconn *cc = IG_CONTAINER_OF(p, struct ig_http_cconn, link);
@@ -203,11 +245,16 @@ static void arm_idle_timer(ig_http_client_t *c)
         return;
     uint64_t oldest = 0;
     ig_list_t *p;
-    ig_list_foreach(p, &c->conns)
-    {
-        struct ig_http_cconn *cc = IG_CONTAINER_OF(p, struct ig_http_cconn, link);
-        if (cc->idle_since_ns != 0 && (oldest == 0 || cc->idle_since_ns < oldest))
-            oldest = cc->idle_since_ns;
+    if (c->config.version != IG_HTTP_2) {
+        struct ig_http_cconn *cc = idle_oldest(c);
+        oldest = cc != NULL ? cc->idle_since_ns : 0;
+    } else {
+        ig_list_foreach(p, &c->conns)
+        {
+            struct ig_http_cconn *cc = IG_CONTAINER_OF(p, struct ig_http_cconn, link);
+            if (cc->idle_since_ns != 0 && (oldest == 0 || cc->idle_since_ns < oldest))
+                oldest = cc->idle_since_ns;
+        }
     }
     if (oldest == 0) {
         uv_timer_stop(&c->idle_timer);
@@ -225,6 +272,16 @@ static void on_idle_timer(uv_timer_t *t)
     uint64_t now = ig_time_ns();
     uint64_t limit = c->config.idle_timeout_ms * 1000000u;
     ig_list_t *p, *tmp;
+    if (c->config.version != IG_HTTP_2) {
+        struct ig_http_cconn *cc;
+        while ((cc = idle_oldest(c)) != NULL && now - cc->idle_since_ns >= limit) {
+            idle_del(c, cc);
+            cc->idle_since_ns = 0; /* closing: no longer offered, no longer counted */
+            cc->ops->close(cc, 0);
+        }
+        arm_idle_timer(c);
+        return;
+    }
     ig_list_foreach_safe(p, tmp, &c->conns)
     {
         struct ig_http_cconn *cc = IG_CONTAINER_OF(p, struct ig_http_cconn, link);
@@ -239,15 +296,11 @@ static void on_idle_timer(uv_timer_t *t)
 /* Beyond max_idle idle HTTP/1.1 connections, the ones idle the longest are closed. */
 static void trim_idle(ig_http_client_t *c)
 {
-    size_t idle = 0;
-    ig_list_t *p, *tmp;
-    ig_list_foreach_safe(p, tmp, &c->conns)
-    {
-        struct ig_http_cconn *cc = IG_CONTAINER_OF(p, struct ig_http_cconn, link);
-        if (cc->idle_since_ns == 0)
-            continue;
-        /* The list is most recently idled first, so everything past the limit is older. */
-        if (++idle > c->config.max_idle) {
+    /* Stale entries still count here: the trim closes a little early at worst. */
+    while (c->nidle > c->config.max_idle) {
+        struct ig_http_cconn *cc = IG_CONTAINER_OF(c->idle.prev, struct ig_http_cconn, idle_link);
+        idle_del(c, cc);
+        if (cc->idle_since_ns != 0) {
             cc->idle_since_ns = 0;
             cc->ops->close(cc, 0);
         }
@@ -267,12 +320,18 @@ void ig_http__client_conn_ready(ig_http_client_t *c, struct ig_http_cconn *cc)
     }
     if (cc->idle_since_ns != 0 && ig_list_linked(&cc->link)) {
         /* Most recently idled first: the next request takes the warmest connection. */
-        ig_list_remove(&cc->link);
-        ig_list_push_front(&c->conns, &cc->link);
-        if (c->config.version != IG_HTTP_2)
+        if (c->config.version != IG_HTTP_2) {
+            idle_add(c, cc);
             trim_idle(c);
+        } else {
+            ig_list_remove(&cc->link);
+            ig_list_push_front(&c->conns, &cc->link);
+        }
     }
-    arm_idle_timer(c);
+    /* An armed timer fires at the oldest deadline it knew, which a newly idle connection cannot
+     * precede; the callback rescans and re-arms. */
+    if (!uv_is_active((uv_handle_t *)&c->idle_timer))
+        arm_idle_timer(c);
 }
 
 static void idle_timer_closed(uv_handle_t *h)
@@ -295,6 +354,7 @@ void ig_http__client_conn_connected(ig_http_client_t *c, struct ig_http_cconn *c
 void ig_http__client_conn_gone(ig_http_client_t *c, struct ig_http_cconn *cc)
 {
     int was_connected = cc->connected;
+    idle_del(c, cc);
     if (ig_list_linked(&cc->link)) {
         ig_list_remove(&cc->link);
         c->nconns--;
@@ -359,6 +419,7 @@ ig_http_client_t *ig_http_client_create(uv_loop_t *loop, const struct ig_http_cl
     c->loop = loop;
     ig_list_init(&c->conns);
     ig_list_init(&c->waiting);
+    ig_list_init(&c->idle);
     uv_timer_init(loop, &c->idle_timer);
     c->idle_timer.data = c;
     return c;

@@ -350,19 +350,26 @@ static void response_done(struct h1c_conn *c)
 {
     int reuse = c->keep_alive && c->req_done && !c->no_reuse && c->in.len == 0 && !c->closing;
     c->served++;
+    if (reuse && c->super.sock != NULL) {
+        /* Offered for reuse before the stream's on_close runs, so that a request made from there
+         * takes this warm connection from the client's idle list. */
+        ig_http_cstream_t *cs = c->cs;
+        c->cs = NULL;
+        c->want_writable = 0;
+        c->head_done = 0;
+        c->paused = 0;
+        c->super.idle_since_ns = ig_time_ns();
+        update_read(c);
+        ig_http__client_conn_ready(c->client, &c->super);
+        if (cs != NULL)
+            ig_http__cstream_close(cs, 0);
+        return;
+    }
     stream_end(c, 0);
     if (c->super.sock == NULL || c->closing)
         return;
-    if (!reuse) {
-        c->closing = 1;
-        ig_sock_close(c->super.sock);
-        return;
-    }
-    c->head_done = 0;
-    c->paused = 0;
-    c->super.idle_since_ns = ig_time_ns();
-    update_read(c);
-    ig_http__client_conn_ready(c->client, &c->super);
+    c->closing = 1;
+    ig_sock_close(c->super.sock);
 }
 
 /* Returns 1 on progress. */

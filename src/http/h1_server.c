@@ -3,9 +3,16 @@
  * HTTP/1.1 server connections. One connection serves one request at a time: the next pipelined
  * request is parsed only after the current response is finished, and its bytes wait in the input
  * buffer (bounded: past the cap the socket stops being read). The request head is copied into a
- * per-connection buffer so its slices stay valid while body bytes arrive; the stream object, its
- * head buffer and header array are reused for every request of the connection, and the stream's
- * arena recycles its chunks through the per-thread cache, so a keep-alive request costs no malloc.
+ * stream's arena so its slices stay valid while body bytes arrive.
+ *
+ * Memory: an idle keep-alive connection holds only its socket, two timers and a few flags. Bytes
+ * are parsed straight from the socket's read buffer; only a partial head or body (or a pipelined
+ * request waiting its turn) is copied into an input buffer, borrowed from the thread's block cache
+ * and given back once empty. The stream object comes from a per-thread free list when a request
+ * starts and returns there when its response is done; the header array the parser fills and the
+ * buffer a response head is serialised into are per thread too (both are used synchronously). The
+ * stream's arena recycles its chunks through the per-thread cache, so a keep-alive request costs
+ * no malloc.
  *
  * Re-entrancy: the application may call any ig_http_stream_* function from any callback. Work
  * that would call back into the application from inside such a call (finishing a stream, the
@@ -14,6 +21,7 @@
  */
 #include "http_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 
 #define CONTINUE_100 "HTTP/1.1 100 Continue\r\n\r\n"
@@ -23,6 +31,8 @@
 #define OUT_HEAD_MAX (1u << 20)
 /* A request body the application did not read is skipped if this small, else the connection closes. */
 #define DISCARD_MAX (256u << 10)
+/* Stream objects kept on each thread's free list. */
+#define STREAM_CACHE_MAX 256
 
 enum conn_state {
     CS_HEAD = 0, /* waiting for (the rest of) a request head */
@@ -46,53 +56,168 @@ enum resp_mode {
 struct h1s_conn {
     struct ig_http_sconn super;
     ig_http_server_t *srv;
-    ig_sock_t *sock; /* NULL once the socket is gone */
-    ig_buf_t in;     /* received, not yet consumed */
-    ig_buf_t head;   /* the current request head (the request's slices point here) */
-    ig_buf_t out;    /* scratch for response heads */
-    ig_http_header_t *hdrs;
+    ig_sock_t *sock;          /* NULL once the socket is gone */
+    ig_buf_t in;              /* received, not yet consumed (storage borrowed while non-empty) */
+    const char *ext;          /* during on_read: the socket's bytes, consumed in place */
+    size_t ext_len;           /* unconsumed bytes at |ext| (logically before nothing: |in| is empty) */
+    ig_http_stream_t *stream; /* the current request's, from the thread's free list; NULL between requests */
     uv_timer_t timer;
     uv_timer_t kick;
-    int timer_mode;
-    int state;
+    uint64_t req_remaining;
+    uint64_t resp_remaining;
+    ig_h1_chunked_t chunked;
     int busy;       /* calls into this connection in progress */
-    int processing; /* inside process() */
-    int dead;       /* the socket closed while busy: tear down at the next safe point */
-    int torn_down;
     int handles;    /* open uv handles; the connection is freed when the last one closes */
     int sock_err;   /* what the socket's on_close reported */
     int stream_err; /* why the live stream ends, when known before the socket closes */
-    int sock_paused;
-    int drain_pending; /* on_drain seen: on_writable is due from the kick timer */
-    int is_tls;
     uint32_t nreq;
-    struct sockaddr_storage peer; /* asked once per connection */
+    union { /* asked once per connection; a socket's peer is IPv4 or IPv6 */
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } peer;
+    /* Flags, packed: an idle connection is mostly this struct. */
+    unsigned timer_mode : 2; /* enum timer_mode */
+    unsigned state : 2;      /* enum conn_state */
+    unsigned processing : 1; /* inside process() */
+    unsigned dead : 1;       /* the socket closed while busy: tear down at the next safe point */
+    unsigned torn_down : 1;
+    unsigned sock_paused : 1;
+    unsigned drain_pending : 1; /* on_drain seen: on_writable is due from the kick timer */
+    unsigned is_tls : 1;
 
     /* The current request. */
-    ig_http_stream_t stream;
-    int stream_live; /* from on_request until on_close */
-    int framing;     /* enum ig_h1_framing of the request body */
-    uint64_t req_remaining;
-    ig_h1_chunked_t chunked;
-    int req_done;
-    int body_paused;
-    int expect_continue;
-    int continue_sent;
-    int keep_alive;
-    int is_head;
-    int minor;
+    unsigned stream_live : 1; /* from on_request until on_close */
+    unsigned framing : 2;     /* enum ig_h1_framing of the request body */
+    unsigned req_done : 1;
+    unsigned body_paused : 1;
+    unsigned expect_continue : 1;
+    unsigned continue_sent : 1;
+    unsigned keep_alive : 1;
+    unsigned is_head : 1;
+    unsigned minor : 1;
 
     /* The current response. */
-    int head_sent;
-    int resp_done;
-    int resp_mode;
-    uint64_t resp_remaining;
-    int want_writable;
-    int close_after;
+    unsigned head_sent : 1;
+    unsigned resp_done : 1;
+    unsigned resp_mode : 2; /* enum resp_mode */
+    unsigned want_writable : 1;
+    unsigned close_after : 1;
 };
 
 static void process(struct h1s_conn *c);
 static void teardown(struct h1s_conn *c);
+
+/* ---- per-thread state ------------------------------------------------------------------------ */
+
+/* A stream object on the free list reuses its own storage for the link. */
+union stream_slot {
+    ig_http_stream_t stream;
+    union stream_slot *next;
+};
+
+struct h1s_thread {
+    ig_http_header_t *hdrs; /* the parser's output, copied into the stream's arena */
+    size_t nhdrs;
+    ig_buf_t out; /* a response head being serialised */
+    union stream_slot *free;
+    size_t nfree;
+    int registered; /* the exit destructor is armed */
+};
+
+static _Thread_local struct h1s_thread thr;
+static pthread_key_t thr_key;
+static pthread_once_t thr_once = PTHREAD_ONCE_INIT;
+
+static void thr_exit(void *unused)
+{
+    (void)unused;
+    ig_free(thr.hdrs);
+    thr.hdrs = NULL;
+    thr.nhdrs = 0;
+    ig_buf_dispose(&thr.out);
+    while (thr.free != NULL) {
+        union stream_slot *slot = thr.free;
+        thr.free = slot->next;
+        ig_free(slot);
+    }
+    thr.nfree = 0;
+    thr.registered = 0;
+}
+
+static void thr_key_create(void)
+{
+    IG_ASSERT(pthread_key_create(&thr_key, thr_exit) == 0);
+}
+
+/* Arms the destructor that frees this thread's state when it exits (once per thread). */
+static void thr_register(void)
+{
+    if (IG_LIKELY(thr.registered))
+        return;
+    pthread_once(&thr_once, thr_key_create);
+    pthread_setspecific(thr_key, (void *)1);
+    thr.registered = 1;
+    ig_buf_init(&thr.out, OUT_HEAD_MAX);
+}
+
+/* A header array of |n| entries for the parser (valid until the next call on this thread). */
+static ig_http_header_t *thr_hdrs(size_t n)
+{
+    thr_register();
+    if (thr.nhdrs < n) {
+        ig_free(thr.hdrs);
+        thr.hdrs = ig_malloc(n * sizeof(*thr.hdrs));
+        thr.nhdrs = n;
+    }
+    return thr.hdrs;
+}
+
+static ig_http_stream_t *stream_get(void)
+{
+    union stream_slot *slot = thr.free;
+    if (slot == NULL)
+        return ig_malloc(sizeof(union stream_slot));
+    thr.free = slot->next;
+    thr.nfree--;
+    return &slot->stream;
+}
+
+static void stream_put(ig_http_stream_t *s)
+{
+    union stream_slot *slot = (union stream_slot *)s;
+    if (thr.nfree >= STREAM_CACHE_MAX) {
+        ig_free(slot);
+        return;
+    }
+    thr_register();
+    slot->next = thr.free;
+    thr.free = slot;
+    thr.nfree++;
+}
+
+/* ---- input ----------------------------------------------------------------------------------- */
+
+/* Unconsumed input: the socket's bytes in place during on_read, else the input buffer. */
+static const char *in_data(const struct h1s_conn *c)
+{
+    return c->ext != NULL ? c->ext : ig_buf_data(&c->in);
+}
+
+static size_t in_len(const struct h1s_conn *c)
+{
+    return c->ext != NULL ? c->ext_len : c->in.len;
+}
+
+static void in_consume(struct h1s_conn *c, size_t n)
+{
+    if (c->ext != NULL) {
+        c->ext += n;
+        c->ext_len -= n;
+    } else {
+        ig_buf_consume(&c->in, n);
+    }
+}
 
 /* ---- connection plumbing --------------------------------------------------------------------- */
 
@@ -115,9 +240,9 @@ static void on_kick(uv_timer_t *t)
         c->drain_pending = 0;
         if (c->want_writable && c->stream_live && !c->resp_done) {
             c->want_writable = 0;
-            if (c->stream.handler != NULL && c->stream.handler->on_writable != NULL) {
+            if (c->stream->handler != NULL && c->stream->handler->on_writable != NULL) {
                 c->busy++;
-                c->stream.handler->on_writable(&c->stream);
+                c->stream->handler->on_writable(c->stream);
                 c->busy--;
                 if (c->dead) {
                     teardown(c);
@@ -142,7 +267,7 @@ static void update_read(struct h1s_conn *c)
         return;
     const struct ig_h1_limits *lim = &c->srv->config.h1_limits;
     int pause = c->state == CS_CLOSING || (c->stream_live && c->body_paused && !c->req_done) ||
-                c->in.len >= lim->max_request_line + lim->max_header_bytes;
+                in_len(c) >= lim->max_request_line + lim->max_header_bytes;
     if (pause != c->sock_paused) {
         c->sock_paused = pause;
         ig_sock_read_pause(c->sock, pause);
@@ -233,15 +358,15 @@ static int parse_head(struct h1s_conn *c)
     const struct ig_h1_limits *lim = &c->srv->config.h1_limits;
     ig_h1_message_t msg;
     memset(&msg, 0, sizeof(msg));
-    msg.headers = c->hdrs;
+    msg.headers = thr_hdrs(lim->max_headers);
     msg.num_headers = lim->max_headers;
     const char *what = NULL;
-    const char *data = ig_buf_data(&c->in);
-    int rc = ig_h1_parse_request(data, c->in.len, lim, &msg, &what);
+    const char *data = in_data(c);
+    int rc = ig_h1_parse_request(data, in_len(c), lim, &msg, &what);
     if (rc == IG_EINCOMPLETE) {
         timer_set(c, TM_HEADER);
         /* The parser enforces the limits; this only guards the buffer against a parser that does not. */
-        if (c->in.len > lim->max_request_line + lim->max_header_bytes) {
+        if (in_len(c) > lim->max_request_line + lim->max_header_bytes) {
             send_error(c, 431);
             return -1;
         }
@@ -252,31 +377,30 @@ static int parse_head(struct h1s_conn *c)
         return -1;
     }
     size_t n = (size_t)rc;
-    ig_buf_reset(&c->head);
-    if (ig_buf_append(&c->head, data, n) != 0) {
-        send_error(c, 431);
-        return -1;
-    }
-    char *copy = ig_buf_data(&c->head);
-    for (size_t i = 0; i < msg.num_headers; i++) {
-        c->hdrs[i].name = rebase(c->hdrs[i].name, data, copy);
-        c->hdrs[i].value = rebase(c->hdrs[i].value, data, copy);
-    }
-
-    ig_http_stream_t *s = &c->stream;
+    ig_http_stream_t *s = stream_get();
+    c->stream = s;
     ig_http__stream_init(s, c->srv, NULL, &h1_stream_ops, c, ++c->nreq);
+    /* The head and the header array move into the stream's arena (one chunk for a typical head),
+     * so the request's slices outlive the input they were parsed from. */
+    char *copy = ig_pool_alloc(&s->pool, n);
+    memcpy(copy, data, n);
+    ig_http_header_t *hdrs = ig_pool_alloc(&s->pool, IG_MAX(msg.num_headers, 1) * sizeof(*hdrs));
+    for (size_t i = 0; i < msg.num_headers; i++) {
+        hdrs[i].name = rebase(msg.headers[i].name, data, copy);
+        hdrs[i].value = rebase(msg.headers[i].value, data, copy);
+    }
     s->loop = c->sock->loop;
-    s->peer = c->peer;
+    memcpy(&s->peer, &c->peer, sizeof(c->peer));
     s->is_tls = c->is_tls;
     s->req.method = rebase(msg.method, data, copy);
     s->req.path = rebase(msg.target, data, copy);
     s->req.authority = rebase(msg.host, data, copy);
     s->req.scheme = s->is_tls ? IG_STRLIT("https") : IG_STRLIT("http");
     s->req.version = msg.minor_version == 1 ? IG_HTTP_11 : IG_HTTP_10;
-    s->req.headers.v = c->hdrs;
+    s->req.headers.v = hdrs;
     s->req.headers.len = msg.num_headers;
     s->req.headers.cap = msg.num_headers;
-    ig_buf_consume(&c->in, n);
+    in_consume(c, n);
 
     c->state = CS_ACTIVE;
     timer_set(c, TM_NONE);
@@ -310,13 +434,13 @@ static int parse_head(struct h1s_conn *c)
 
 static int wants_body(struct h1s_conn *c)
 {
-    return c->stream_live && !c->resp_done && c->stream.handler != NULL && c->stream.handler->on_body != NULL;
+    return c->stream_live && !c->resp_done && c->stream->handler != NULL && c->stream->handler->on_body != NULL;
 }
 
 static void deliver(struct h1s_conn *c, const char *data, size_t len, int end)
 {
     if (wants_body(c) && c->sock != NULL)
-        c->stream.handler->on_body(&c->stream, data, len, end);
+        c->stream->handler->on_body(c->stream, data, len, end);
 }
 
 static void chunk_data(void *arg, const char *data, size_t len)
@@ -332,21 +456,22 @@ static int body_step(struct h1s_conn *c)
         deliver(c, NULL, 0, 1);
         return 1;
     }
-    if (c->in.len == 0)
+    if (in_len(c) == 0)
         return 0;
-    const char *data = ig_buf_data(&c->in);
+    const char *data = in_data(c);
     if (c->framing == IG_H1_BODY_LENGTH) {
-        size_t n = (size_t)IG_MIN((uint64_t)c->in.len, c->req_remaining);
+        size_t n = (size_t)IG_MIN((uint64_t)in_len(c), c->req_remaining);
         c->req_remaining -= n;
         c->req_done = c->req_remaining == 0;
-        /* Consume first: the application may pause or finish from inside on_body. */
-        ig_buf_consume(&c->in, n);
+        /* Consume first: the application may pause or finish from inside on_body (the bytes stay
+         * where they are: the input buffer is only compacted or released outside this call). */
+        in_consume(c, n);
         deliver(c, data, n, c->req_done);
         return 1;
     }
-    size_t used = c->in.len;
+    size_t used = in_len(c);
     int rc = ig_h1_chunked_decode(&c->chunked, data, &used, chunk_data, c);
-    ig_buf_consume(&c->in, used);
+    in_consume(c, used);
     if (rc < 0) {
         stream_fail(c, rc == IG_ETOOBIG ? 431 : 400, rc);
         return 0;
@@ -361,11 +486,13 @@ static int body_step(struct h1s_conn *c)
 /* The response is fully queued: the application's part of the exchange is over. */
 static void stream_end(struct h1s_conn *c)
 {
-    ig_http_stream_t *s = &c->stream;
+    ig_http_stream_t *s = c->stream;
     c->stream_live = 0;
     if (s->handler != NULL && s->handler->on_close != NULL)
         s->handler->on_close(s, 0);
     ig_http__stream_dispose(s);
+    c->stream = NULL;
+    stream_put(s);
     int reuse = !c->close_after && c->keep_alive && !c->srv->_draining;
     if (reuse && !c->req_done && c->framing != IG_H1_BODY_NONE) {
         /* The client may hold back a body nobody asked for; skip only a small, announced one. */
@@ -390,7 +517,7 @@ static void request_end(struct h1s_conn *c)
     c->resp_done = 0;
     c->want_writable = 0;
     c->drain_pending = 0;
-    timer_set(c, c->in.len > 0 ? TM_HEADER : TM_IDLE);
+    timer_set(c, in_len(c) > 0 ? TM_HEADER : TM_IDLE);
 }
 
 static void process(struct h1s_conn *c)
@@ -403,7 +530,7 @@ static void process(struct h1s_conn *c)
         if (c->sock == NULL || c->state == CS_CLOSING)
             break;
         if (c->state == CS_HEAD) {
-            if (c->in.len == 0 || parse_head(c) <= 0)
+            if (in_len(c) == 0 || parse_head(c) <= 0)
                 break;
             continue;
         }
@@ -430,6 +557,8 @@ static void process(struct h1s_conn *c)
     }
     c->busy--;
     c->processing = 0;
+    if (c->in.len == 0)
+        ig_buf_release(&c->in); /* an idle connection holds no input buffer */
     if (c->dead) {
         if (c->busy == 0)
             teardown(c);
@@ -447,7 +576,7 @@ static int has_crlf(ig_iov_t v)
 
 static int stream_usable(struct h1s_conn *c, ig_http_stream_t *s)
 {
-    return c != NULL && s == &c->stream && c->stream_live && c->sock != NULL && c->state != CS_CLOSING;
+    return c != NULL && s == c->stream && c->stream_live && c->sock != NULL && c->state != CS_CLOSING;
 }
 
 /* Marks the response complete; the stream ends from the processing loop, never inside the caller. */
@@ -461,6 +590,37 @@ static void resp_finish(struct h1s_conn *c)
         schedule(c);
 }
 
+/* Appends |v| in decimal. */
+static int append_u64(ig_buf_t *o, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return ig_buf_append(o, tmp + i, sizeof(tmp) - i);
+}
+
+static int append_header(ig_buf_t *o, ig_iov_t name, ig_iov_t value)
+{
+    size_t n = name.len + value.len + 4;
+    char *p = ig_buf_reserve(o, n);
+    if (p == NULL)
+        return IG_ETOOBIG;
+    memcpy(p, name.base, name.len);
+    p += name.len;
+    *p++ = ':';
+    *p++ = ' ';
+    if (value.len != 0)
+        memcpy(p, value.base, value.len);
+    p += value.len;
+    *p++ = '\r';
+    *p = '\n';
+    ig_buf_commit(o, n);
+    return 0;
+}
+
 static int h1_respond(ig_http_stream_t *s, const ig_http_response_t *resp, int end)
 {
     struct h1s_conn *c = s->_conn;
@@ -471,9 +631,20 @@ static int h1_respond(ig_http_stream_t *s, const ig_http_response_t *resp, int e
     if (resp->status < 200 || resp->status > 999)
         return IG_EINVAL;
     int status = resp->status;
-    ig_buf_t *o = &c->out;
+    /* Serialised into the thread's scratch buffer, then copied once into the socket's output. */
+    thr_register();
+    ig_buf_t *o = &thr.out;
     ig_buf_reset(o);
-    int rc = ig_buf_appendf(o, "HTTP/1.1 %d %s\r\n", status, ig_http_reason(status));
+    char sl[16] = "HTTP/1.1 000 ";
+    sl[9] = (char)('0' + status / 100);
+    sl[10] = (char)('0' + status / 10 % 10);
+    sl[11] = (char)('0' + status % 10);
+    int rc = ig_buf_append(o, sl, 13);
+    const char *reason = ig_http_reason(status);
+    if (rc == 0)
+        rc = ig_buf_append(o, reason, strlen(reason));
+    if (rc == 0)
+        rc = ig_buf_append(o, "\r\n", 2);
     int close = c->close_after || !c->keep_alive || c->srv->_draining;
     for (size_t i = 0; i < resp->headers.len && rc == 0; i++) {
         const ig_http_header_t *h = &resp->headers.v[i];
@@ -488,20 +659,18 @@ static int h1_respond(ig_http_stream_t *s, const ig_http_response_t *resp, int e
         }
         if (h->name.len == 0 || has_crlf(h->name) || has_crlf(h->value))
             continue; /* never let a header split the response */
-        rc = ig_buf_append(o, h->name.base, h->name.len);
-        if (rc == 0)
-            rc = ig_buf_append(o, ": ", 2);
-        if (rc == 0)
-            rc = ig_buf_append(o, h->value.base, h->value.len);
-        if (rc == 0)
-            rc = ig_buf_append(o, "\r\n", 2);
+        rc = append_header(o, h->name, h->value);
     }
     int mode;
     if (status == 204 || status == 304) {
         mode = RM_NONE;
     } else if (resp->content_length >= 0) {
         if (rc == 0)
-            rc = ig_buf_appendf(o, "content-length: %lld\r\n", (long long)resp->content_length);
+            rc = ig_buf_append(o, "content-length: ", 16);
+        if (rc == 0)
+            rc = append_u64(o, (uint64_t)resp->content_length);
+        if (rc == 0)
+            rc = ig_buf_append(o, "\r\n", 2);
         mode = c->is_head ? RM_NONE : RM_LENGTH;
     } else if (c->is_head) {
         mode = RM_NONE;
@@ -527,6 +696,8 @@ static int h1_respond(ig_http_stream_t *s, const ig_http_response_t *resp, int e
     if (rc != 0)
         return IG_EINVAL;
     rc = ig_sock_write(c->sock, ig_buf_data(o), o->len);
+    if (o->cap > IG_BUF_BLOCK)
+        ig_buf_dispose(o); /* a rare huge head: do not keep its memory per thread */
     if (rc != 0)
         return IG_ECLOSED;
     c->head_sent = 1;
@@ -640,22 +811,43 @@ static void on_timeout(uv_timer_t *t)
         conn_close(c);
 }
 
+/* Appends input to the buffer; returns 0, or -1 after failing the connection. */
+static int keep_input(struct h1s_conn *c, const char *data, size_t len)
+{
+    ig_buf_borrow(&c->in);
+    if (ig_buf_append(&c->in, data, len) == 0)
+        return 0;
+    ig_buf_release(&c->in);
+    /* Reading should have been paused well before this. */
+    if (c->stream_live)
+        stream_fail(c, 413, IG_ETOOBIG);
+    else
+        send_error(c, 431);
+    return -1;
+}
+
 static void on_read(ig_sock_t *sock, const char *data, size_t len)
 {
     struct h1s_conn *c = sock->data;
     if (c->state == CS_CLOSING || len == 0)
         return;
-    if (ig_buf_append(&c->in, data, len) != 0) {
-        /* Reading should have been paused well before this. */
-        if (c->stream_live)
-            stream_fail(c, 413, IG_ETOOBIG);
-        else
-            send_error(c, 431);
-        return;
-    }
     if (c->state == CS_HEAD)
         timer_set(c, TM_HEADER);
+    if (c->in.len != 0 || c->processing) {
+        if (keep_input(c, data, len) == 0)
+            process(c);
+        return;
+    }
+    /* Nothing older is waiting: parse and deliver from the socket's buffer, keep only the rest. */
+    c->ext = data;
+    c->ext_len = len;
     process(c);
+    const char *rest = c->ext;
+    size_t left = c->ext_len;
+    c->ext = NULL;
+    c->ext_len = 0;
+    if (left != 0 && !c->torn_down && c->state != CS_CLOSING && keep_input(c, rest, left) == 0)
+        update_read(c);
 }
 
 static void on_drain(ig_sock_t *sock)
@@ -694,19 +886,18 @@ static void teardown(struct h1s_conn *c)
     uv_timer_stop(&c->timer);
     uv_timer_stop(&c->kick);
     if (c->stream_live) {
-        ig_http_stream_t *s = &c->stream;
+        ig_http_stream_t *s = c->stream;
         int err = c->stream_err != 0 ? c->stream_err : c->sock_err != 0 ? c->sock_err : IG_ECLOSED;
         c->stream_live = 0;
         if (s->handler != NULL && s->handler->on_close != NULL)
             s->handler->on_close(s, err);
         ig_http__stream_dispose(s);
+        c->stream = NULL;
+        stream_put(s);
     }
     ig_http__sconn_remove(c->srv, &c->super);
-    ig_buf_dispose(&c->in);
-    ig_buf_dispose(&c->head);
-    ig_buf_dispose(&c->out);
-    ig_free(c->hdrs);
-    c->hdrs = NULL;
+    ig_buf_reset(&c->in);
+    ig_buf_release(&c->in);
     uv_close((uv_handle_t *)&c->timer, handle_closed);
     uv_close((uv_handle_t *)&c->kick, handle_closed);
 }
@@ -715,7 +906,7 @@ static void h1_drain(struct ig_http_sconn *sc)
 {
     struct h1s_conn *c = IG_CONTAINER_OF(sc, struct h1s_conn, super);
     /* Busy connections see srv->_draining when their response starts or ends. */
-    if (c->state == CS_HEAD && c->in.len == 0)
+    if (c->state == CS_HEAD && in_len(c) == 0)
         conn_close(c);
 }
 
@@ -734,16 +925,14 @@ void ig_h1__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre
     c->super.drain = h1_drain;
     ig_http__sconn_add(srv, &c->super);
     ig_buf_init(&c->in, lim->max_request_line + lim->max_header_bytes + IN_SLACK);
-    ig_buf_init(&c->head, lim->max_request_line + lim->max_header_bytes);
-    ig_buf_init(&c->out, OUT_HEAD_MAX);
-    c->hdrs = ig_calloc(lim->max_headers, sizeof(*c->hdrs));
     uv_timer_init(sock->loop, &c->timer);
     uv_timer_init(sock->loop, &c->kick);
     c->timer.data = c;
     c->kick.data = c;
     c->handles = 2;
-    if (ig_sock_peer(sock, &c->peer) != 0)
-        memset(&c->peer, 0, sizeof(c->peer));
+    struct sockaddr_storage peer;
+    if (ig_sock_peer(sock, &peer) == 0 && (peer.ss_family == AF_INET || peer.ss_family == AF_INET6))
+        memcpy(&c->peer, &peer, sizeof(c->peer));
     c->is_tls = ig_sock_is_tls(sock);
     sock->ops = &h1_sock_ops;
     sock->data = c;

@@ -53,6 +53,7 @@ struct h2c_stream {
 static const struct ig_http_cstream_ops h2c_cstream_ops;
 static const struct ig_http_cconn_ops h2c_cconn_ops;
 static const struct ig_sock_ops h2c_sock_ops;
+static void h2c_teardown(struct ig_h2_conn *c);
 static void report_all(struct h2c_conn *conn, int err);
 
 /* ---- streams ----------------------------------------------------------------------------------- */
@@ -467,6 +468,12 @@ static void h2c_timeout(struct ig_h2_conn *c)
         ig_h2__conn_set_deadline(c, ka - quiet_ms);
         return;
     }
+    if (conn->nstreams == 0) {
+        /* No PING without streams (gRPC's permit_without_calls off): servers such as grpc-go
+         * count those as abuse and close the connection; an idle one is not waited on anyway. */
+        ig_h2__conn_set_deadline(c, ka);
+        return;
+    }
     nghttp2_submit_ping(c->ngh, NGHTTP2_FLAG_NONE, NULL);
     conn->ping_outstanding = 1;
     ig_h2__conn_set_deadline(c, ka);
@@ -489,6 +496,7 @@ static const struct ig_h2_conn_ops h2c_conn_ops = {
     .notified = h2c_notified,
     .flushed = h2c_flushed,
     .freed = h2c_freed,
+    .teardown = h2c_teardown,
 };
 
 /* ---- cconn ops --------------------------------------------------------------------------------- */
@@ -602,11 +610,12 @@ static const struct ig_http_cconn_ops h2c_cconn_ops = {
 
 /* ---- socket ------------------------------------------------------------------------------------ */
 
-static void teardown(struct h2c_conn *conn)
+/* The socket is gone: every stream still known to the application ends (h2_common.c frees the rest). */
+static void h2c_teardown(struct ig_h2_conn *c)
 {
+    struct h2c_conn *conn = IG_CONTAINER_OF(c, struct h2c_conn, h2);
+
     conn->torn_down = 1;
-    conn->h2.sock = NULL;
-    conn->h2.busy++;
     report_all(conn, conn->closing ? conn->close_err : IG_ECLOSED);
     while (!ig_list_empty(&conn->streams))
         stream_release(IG_CONTAINER_OF(conn->streams.next, struct h2c_stream, link));
@@ -615,20 +624,12 @@ static void teardown(struct h2c_conn *conn)
         ig_list_remove(&st->link);
         stream_free(st);
     }
-    conn->h2.busy--;
     conn->super.idle_since_ns = 0;
-    ig_h2__conn_dispose(&conn->h2);
-}
-
-static void deferred_teardown(uv_timer_t *t)
-{
-    struct ig_h2_conn *c = t->data;
-    teardown(IG_CONTAINER_OF(c, struct h2c_conn, h2));
 }
 
 static void h2c_on_connect(ig_sock_t *s, int status)
 {
-    struct h2c_conn *conn = s->data;
+    struct h2c_conn *conn = IG_CONTAINER_OF(s->data, struct h2c_conn, h2);
 
     int alpn_ok = status != 0 || !ig_sock_is_tls(s) || ig_iov_eq(ig_sock_alpn(s), IG_STRLIT("h2"));
     ig_http__client_conn_connected(conn->super.client, &conn->super, alpn_ok ? status : IG_EPROTO);
@@ -651,34 +652,16 @@ static void h2c_on_connect(ig_sock_t *s, int status)
 
 static void h2c_on_read(ig_sock_t *s, const char *data, size_t len)
 {
-    struct h2c_conn *conn = s->data;
-    conn->last_read_ns = ig_time_ns();
-    ig_h2__conn_recv(&conn->h2, data, len);
-}
-
-static void h2c_on_drain(ig_sock_t *s)
-{
-    struct h2c_conn *conn = s->data;
-    ig_h2__conn_flush(&conn->h2);
-}
-
-static void h2c_on_close(ig_sock_t *s, int err)
-{
-    struct h2c_conn *conn = s->data;
-    (void)err;
-    conn->h2.sock = NULL;
-    if (conn->h2.busy) {
-        uv_timer_start(&conn->h2.timer, deferred_teardown, 0, 0);
-        return;
-    }
-    teardown(conn);
+    struct h2c_conn *conn = IG_CONTAINER_OF(s->data, struct h2c_conn, h2);
+    conn->last_read_ns = ig_time_ns(); /* for the keepalive PING */
+    ig_h2__sock_on_read(s, data, len);
 }
 
 static const struct ig_sock_ops h2c_sock_ops = {
     .on_connect = h2c_on_connect,
     .on_read = h2c_on_read,
-    .on_drain = h2c_on_drain,
-    .on_close = h2c_on_close,
+    .on_drain = ig_h2__sock_on_drain,
+    .on_close = ig_h2__sock_on_close,
 };
 
 struct ig_http_cconn *ig_h2__client_conn_create(ig_http_client_t *c, ig_sock_t *sock)
@@ -694,9 +677,7 @@ struct ig_http_cconn *ig_h2__client_conn_create(ig_http_client_t *c, ig_sock_t *
     ig_list_init(&conn->free);
     /* Request bodies use the server's default per-stream high-water mark; client.c opens its
      * sockets with the default output cap (4 MiB). */
-    ig_h2__conn_init(&conn->h2, sock, &h2c_conn_ops, 256u << 10, 4u << 20);
-    sock->ops = &h2c_sock_ops;
-    sock->data = conn;
+    ig_h2__conn_init(&conn->h2, sock, &h2c_conn_ops, &h2c_sock_ops, 256u << 10, 4u << 20);
     int rc = nghttp2_session_client_new3(&conn->h2.ngh, client_callbacks, conn, client_option, &ig_h2__mem);
     IG_ASSERT(rc == 0); /* only NGHTTP2_ERR_NOMEM, and ig_malloc aborts first */
     nghttp2_settings_entry iv[] = {
@@ -704,7 +685,6 @@ struct ig_http_cconn *ig_h2__client_conn_create(ig_http_client_t *c, ig_sock_t *
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, IG_H2_STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)lim->max_header_bytes},
     };
-    nghttp2_submit_settings(conn->h2.ngh, NGHTTP2_FLAG_NONE, iv, IG_ARRAY_LEN(iv));
-    nghttp2_session_set_local_window_size(conn->h2.ngh, NGHTTP2_FLAG_NONE, 0, IG_H2_CONN_WINDOW);
+    ig_h2__conn_settings(&conn->h2, iv, IG_ARRAY_LEN(iv));
     return &conn->super;
 }

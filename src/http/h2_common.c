@@ -42,11 +42,13 @@ nghttp2_mem ig_h2__mem = {NULL, h2_malloc, h2_free, h2_calloc, h2_realloc};
 
 static void conn_timer_cb(uv_timer_t *t);
 
-void ig_h2__conn_init(struct ig_h2_conn *c, ig_sock_t *sock, const struct ig_h2_conn_ops *ops, size_t high_water,
-                      size_t max_pending)
+void ig_h2__conn_init(struct ig_h2_conn *c, ig_sock_t *sock, const struct ig_h2_conn_ops *ops,
+                      const struct ig_sock_ops *sock_ops, size_t high_water, size_t max_pending)
 {
     memset(c, 0, sizeof(*c));
     c->sock = sock;
+    sock->ops = sock_ops;
+    sock->data = c;
     c->ops = ops;
     c->high_water = high_water;
     c->send_threshold = IG_MIN((size_t)IG_H2_SEND_THRESHOLD, max_pending / 2);
@@ -240,6 +242,51 @@ int ig_h2__conn_recv(struct ig_h2_conn *c, const char *data, size_t len)
     }
     ig_h2__conn_flush(c);
     return n < 0 ? IG_EPROTO : 0;
+}
+
+void ig_h2__conn_settings(struct ig_h2_conn *c, const nghttp2_settings_entry *iv, size_t n)
+{
+    nghttp2_submit_settings(c->ngh, NGHTTP2_FLAG_NONE, iv, n);
+    nghttp2_session_set_local_window_size(c->ngh, NGHTTP2_FLAG_NONE, 0, IG_H2_CONN_WINDOW);
+}
+
+/* ---- socket glue ------------------------------------------------------------------------------- */
+
+static void conn_teardown(struct ig_h2_conn *c)
+{
+    c->sock = NULL;
+    c->busy++; /* application calls from the streams' on_close must not schedule output */
+    c->ops->teardown(c);
+    c->busy--;
+    ig_h2__conn_dispose(c);
+}
+
+static void deferred_teardown(uv_timer_t *t)
+{
+    conn_teardown(t->data);
+}
+
+void ig_h2__sock_on_read(ig_sock_t *s, const char *data, size_t len)
+{
+    ig_h2__conn_recv(s->data, data, len);
+}
+
+void ig_h2__sock_on_drain(ig_sock_t *s)
+{
+    ig_h2__conn_flush(s->data);
+}
+
+void ig_h2__sock_on_close(ig_sock_t *s, int err)
+{
+    struct ig_h2_conn *c = s->data;
+    (void)err;
+    c->sock = NULL;
+    if (c->busy) {
+        /* Closed from inside the engine: finish once the stack has unwound. */
+        uv_timer_start(&c->timer, deferred_teardown, 0, 0);
+        return;
+    }
+    conn_teardown(c);
 }
 
 /* ---- per-stream I/O ---------------------------------------------------------------------------- */
@@ -440,4 +487,15 @@ int64_t ig_h2__parse_length(ig_iov_t value)
     if (ig_iov_to_u64(ig_iov_trim(value), &v) != 0)
         return -1;
     return (int64_t)v;
+}
+
+ig_iov_t ig_h2__format_u64(ig_pool_t *pool, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return ig_pool_dup(pool, ig_iov(tmp + i, sizeof(tmp) - i));
 }

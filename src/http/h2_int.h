@@ -59,6 +59,11 @@ struct ig_h2_conn_ops {
     void (*flushed)(struct ig_h2_conn *c);
     /* ig_h2__conn_dispose finished: free the connection. */
     void (*freed)(struct ig_h2_conn *c);
+    /*
+     * The socket closed: end every stream (the session is deleted right after). Runs outside
+     * nghttp2 and outside the engine's calls into the application, with c->busy held.
+     */
+    void (*teardown)(struct ig_h2_conn *c);
 };
 
 /* The part of a connection both engines share (embedded in theirs). */
@@ -104,11 +109,22 @@ extern nghttp2_mem ig_h2__mem;
 
 /*
  * Sets up |c| on |sock| (borrowed; the engine owns it), whose output cap is |max_pending| (the
- * send threshold stays well below it, since every byte nghttp2 produces must be queued). The
- * engine creates c->ngh afterwards.
+ * send threshold stays well below it, since every byte nghttp2 produces must be queued), and
+ * makes |c| the socket's data with |sock_ops| as its callbacks (built from ig_h2__sock_*). The
+ * engine creates c->ngh afterwards, then calls ig_h2__conn_settings.
  */
-void ig_h2__conn_init(struct ig_h2_conn *c, ig_sock_t *sock, const struct ig_h2_conn_ops *ops, size_t high_water,
-                      size_t max_pending);
+void ig_h2__conn_init(struct ig_h2_conn *c, ig_sock_t *sock, const struct ig_h2_conn_ops *ops,
+                      const struct ig_sock_ops *sock_ops, size_t high_water, size_t max_pending);
+/* Queues our SETTINGS (|n| entries) and opens the connection-level receive window (IG_H2_CONN_WINDOW). */
+void ig_h2__conn_settings(struct ig_h2_conn *c, const nghttp2_settings_entry *iv, size_t n);
+/*
+ * Socket callbacks for a connection set up by ig_h2__conn_init: received bytes go to nghttp2,
+ * a drained socket resumes output, and a closed one tears the connection down (ops->teardown,
+ * deferred to the loop while the engine is busy), then deletes the session.
+ */
+void ig_h2__sock_on_read(ig_sock_t *s, const char *data, size_t len);
+void ig_h2__sock_on_drain(ig_sock_t *s);
+void ig_h2__sock_on_close(ig_sock_t *s, int err);
 /* Deletes the session and closes the timer; ops->freed runs from the loop once it is closed. */
 void ig_h2__conn_dispose(struct ig_h2_conn *c);
 /* Calls ops->timeout |after_ms| from now (0 cancels). */
@@ -174,6 +190,8 @@ static inline nghttp2_nv ig_h2__nv(ig_iov_t name, ig_iov_t value)
 {
     return (nghttp2_nv){(uint8_t *)name.base, (uint8_t *)value.base, name.len, value.len, NGHTTP2_NV_FLAG_NONE};
 }
+/* Formats |v| in decimal into |pool| (a status code or content-length, without printf). */
+ig_iov_t ig_h2__format_u64(ig_pool_t *pool, uint64_t v);
 /* Parses a content-length value; returns the length or -1 when absent or invalid. */
 int64_t ig_h2__parse_length(ig_iov_t value);
 

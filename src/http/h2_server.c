@@ -33,6 +33,8 @@ struct h2s_conn {
     ig_list_t streams; /* struct h2s_stream.link, open */
     ig_list_t free;    /* struct h2s_stream.link, recycled */
     size_t nstreams, nfree;
+    struct sockaddr_storage peer; /* asked once per connection, copied into every stream */
+    int is_tls;
     enum h2s_drain_state drain_state;
     int torn_down;
 };
@@ -46,6 +48,8 @@ struct h2s_stream {
     size_t nheaders;
     nghttp2_nv *trailers; /* in the stream's pool: sent once the body is out */
     size_t ntrailers;
+    /* request trailers received, in the stream's pool: reported before the body's end */
+    ig_http_headers_t req_trailers;
     unsigned head_done : 1;     /* on_request ran */
     unsigned responded : 1;     /* HEADERS submitted */
     unsigned app_reset : 1;     /* ig_http_stream_reset: on_close(IG_ECANCELED) */
@@ -54,7 +58,7 @@ struct h2s_stream {
 };
 
 static const struct ig_http_stream_ops h2s_stream_ops;
-static const struct ig_sock_ops h2s_sock_ops;
+static void h2s_teardown(struct ig_h2_conn *c);
 
 /* ---- streams ----------------------------------------------------------------------------------- */
 
@@ -68,7 +72,10 @@ static struct h2s_stream *stream_new(struct h2s_conn *conn, int32_t id)
     } else {
         st = ig_calloc(1, sizeof(*st));
     }
-    ig_http__stream_init(&st->super, conn->srv, conn->h2.sock, &h2s_stream_ops, conn, (uint32_t)id);
+    ig_http__stream_init(&st->super, conn->srv, NULL, &h2s_stream_ops, conn, (uint32_t)id);
+    st->super.loop = conn->h2.sock->loop;
+    st->super.peer = conn->peer;
+    st->super.is_tls = conn->is_tls;
     ig_h2__io_init(&st->io, &conn->h2);
     st->io.id = id;
     st->conn = conn;
@@ -76,6 +83,7 @@ static struct h2s_stream *stream_new(struct h2s_conn *conn, int32_t id)
     st->nheaders = 0;
     st->trailers = NULL;
     st->ntrailers = 0;
+    st->req_trailers = (ig_http_headers_t){NULL, 0, 0};
     st->head_done = st->responded = st->app_reset = st->authority = st->close_pending = 0;
     ig_list_push_back(&conn->streams, &st->link);
     if (conn->nstreams++ == 0 && conn->drain_state == H2S_RUNNING)
@@ -147,8 +155,12 @@ static int on_header(nghttp2_session *ngh, const nghttp2_frame *frame, const uin
     st->header_bytes += namelen + valuelen + 32;
     if (++st->nheaders > lim->max_headers || st->header_bytes > lim->max_header_bytes)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM for this stream only */
-    if (st->head_done)
-        return 0; /* request trailers: validated by nghttp2, not reported */
+    if (st->head_done) {
+        /* Request trailers (nghttp2 validated them: no pseudo-headers), reported with the end. */
+        ig_http_headers_add(&st->super.pool, &st->req_trailers, ig_pool_dup(&st->super.pool, n),
+                            ig_pool_dup(&st->super.pool, v));
+        return 0;
+    }
     req = &st->super.req;
     if (namelen != 0 && name[0] == ':') {
         if (ig_iov_eq(n, IG_STRLIT(":method")))
@@ -330,14 +342,11 @@ static int h2s_respond(ig_http_stream_t *s, const ig_http_response_t *resp, int 
 
     size_t cap = resp->headers.len + 2;
     nghttp2_nv *nva = ig_pool_alloc(&s->pool, cap * sizeof(*nva));
-    char *status = ig_pool_printf(&s->pool, "%d", resp->status);
     size_t n = 0;
-    nva[n++] = ig_h2__nv(IG_STRLIT(":status"), ig_iov_cstr(status));
+    nva[n++] = ig_h2__nv(IG_STRLIT(":status"), ig_h2__format_u64(&s->pool, (uint64_t)resp->status));
     n += ig_h2__nv_headers(&s->pool, &resp->headers, nva + n, IG_IOV_NULL);
-    if (resp->content_length >= 0 && ig_http_headers_find(&resp->headers, IG_STRLIT("content-length"), 0) < 0) {
-        char *cl = ig_pool_printf(&s->pool, "%lld", (long long)resp->content_length);
-        nva[n++] = ig_h2__nv(IG_STRLIT("content-length"), ig_iov_cstr(cl));
-    }
+    if (resp->content_length >= 0 && ig_http_headers_find(&resp->headers, IG_STRLIT("content-length"), 0) < 0)
+        nva[n++] = ig_h2__nv(IG_STRLIT("content-length"), ig_h2__format_u64(&s->pool, (uint64_t)resp->content_length));
 
     /* A HEAD response carries no body, whatever the application writes. */
     if (ig_iov_eq(s->req.method, IG_STRLIT("HEAD")))
@@ -424,6 +433,19 @@ static void h2s_deliver(struct ig_h2_io *io, const char *data, size_t len, int e
 {
     struct h2s_stream *st = IG_CONTAINER_OF(io, struct h2s_stream, io);
     const struct ig_http_stream_handler *h = st->super.handler;
+    if (end && st->req_trailers.len != 0 && !st->app_reset && h != NULL && h->on_trailers != NULL) {
+        if (len != 0 && h->on_body != NULL) {
+            h->on_body(&st->super, data, len, 0); /* the body's last bytes come before the trailers */
+            if (st->app_reset || st->super.handler != h)
+                return;
+            len = 0;
+        }
+        ig_http_headers_t t = st->req_trailers;
+        st->req_trailers.len = 0;
+        h->on_trailers(&st->super, &t);
+        if (st->app_reset || st->super.handler != h)
+            return;
+    }
     if (!st->app_reset && h != NULL && h->on_body != NULL)
         h->on_body(&st->super, data, len, end);
 }
@@ -476,6 +498,7 @@ static const struct ig_h2_conn_ops h2s_conn_ops = {
     .timeout = h2s_timeout,
     .resumed = h2s_resumed,
     .freed = h2s_freed,
+    .teardown = h2s_teardown,
 };
 
 /* ---- connection -------------------------------------------------------------------------------- */
@@ -493,12 +516,12 @@ static void h2s_drain(struct ig_http_sconn *sc)
     ig_h2__conn_kick(&conn->h2);
 }
 
-/* The socket is gone: every open stream ends with IG_ECLOSED, then the connection is freed. */
-static void teardown(struct h2s_conn *conn)
+/* The socket is gone: every open stream ends with IG_ECLOSED (h2_common.c frees the rest). */
+static void h2s_teardown(struct ig_h2_conn *c)
 {
+    struct h2s_conn *conn = IG_CONTAINER_OF(c, struct h2s_conn, h2);
+
     conn->torn_down = 1;
-    conn->h2.sock = NULL;
-    conn->h2.busy++; /* application calls from on_close must not schedule output */
     while (!ig_list_empty(&conn->streams)) {
         struct h2s_stream *st = IG_CONTAINER_OF(conn->streams.next, struct h2s_stream, link);
         stream_close(st, st->app_reset ? IG_ECANCELED : st->close_pending ? 0 : IG_ECLOSED);
@@ -508,46 +531,13 @@ static void teardown(struct h2s_conn *conn)
         ig_list_remove(&st->link);
         stream_free(st);
     }
-    conn->h2.busy--;
     ig_http__sconn_remove(conn->srv, &conn->super);
-    ig_h2__conn_dispose(&conn->h2);
-}
-
-static void deferred_teardown(uv_timer_t *t)
-{
-    struct ig_h2_conn *c = t->data;
-    teardown(IG_CONTAINER_OF(c, struct h2s_conn, h2));
-}
-
-static void h2s_on_read(ig_sock_t *s, const char *data, size_t len)
-{
-    struct h2s_conn *conn = s->data;
-    ig_h2__conn_recv(&conn->h2, data, len);
-}
-
-static void h2s_on_drain(ig_sock_t *s)
-{
-    struct h2s_conn *conn = s->data;
-    ig_h2__conn_flush(&conn->h2);
-}
-
-static void h2s_on_close(ig_sock_t *s, int err)
-{
-    struct h2s_conn *conn = s->data;
-    (void)err;
-    conn->h2.sock = NULL;
-    if (conn->h2.busy) {
-        /* Closed from inside the engine: finish once the stack has unwound. */
-        uv_timer_start(&conn->h2.timer, deferred_teardown, 0, 0);
-        return;
-    }
-    teardown(conn);
 }
 
 static const struct ig_sock_ops h2s_sock_ops = {
-    .on_read = h2s_on_read,
-    .on_drain = h2s_on_drain,
-    .on_close = h2s_on_close,
+    .on_read = ig_h2__sock_on_read,
+    .on_drain = ig_h2__sock_on_drain,
+    .on_close = ig_h2__sock_on_close,
 };
 
 void ig_h2__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre, size_t len)
@@ -561,9 +551,10 @@ void ig_h2__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre
     ig_list_init(&conn->streams);
     ig_list_init(&conn->free);
     ig_http__sconn_add(srv, &conn->super);
-    ig_h2__conn_init(&conn->h2, sock, &h2s_conn_ops, cfg->high_water, cfg->max_pending);
-    sock->ops = &h2s_sock_ops;
-    sock->data = conn;
+    ig_h2__conn_init(&conn->h2, sock, &h2s_conn_ops, &h2s_sock_ops, cfg->high_water, cfg->max_pending);
+    if (ig_sock_peer(sock, &conn->peer) != 0)
+        memset(&conn->peer, 0, sizeof(conn->peer));
+    conn->is_tls = ig_sock_is_tls(sock);
     int rc = nghttp2_session_server_new3(&conn->h2.ngh, server_callbacks, conn, server_option, &ig_h2__mem);
     IG_ASSERT(rc == 0); /* only NGHTTP2_ERR_NOMEM, and ig_malloc aborts first */
 
@@ -572,8 +563,7 @@ void ig_h2__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, IG_H2_STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)cfg->h1_limits.max_header_bytes},
     };
-    nghttp2_submit_settings(conn->h2.ngh, NGHTTP2_FLAG_NONE, iv, IG_ARRAY_LEN(iv));
-    nghttp2_session_set_local_window_size(conn->h2.ngh, NGHTTP2_FLAG_NONE, 0, IG_H2_CONN_WINDOW);
+    ig_h2__conn_settings(&conn->h2, iv, IG_ARRAY_LEN(iv));
     ig_h2__conn_set_deadline(&conn->h2, cfg->idle_timeout_ms);
     if (srv->_draining)
         h2s_drain(&conn->super);

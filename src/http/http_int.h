@@ -79,6 +79,7 @@ struct ig_http_cconn {
     int connected;
     uint64_t idle_since_ns; /* 0 while busy */
     uint64_t opened_ns;     /* connect start, for config.on_connect */
+    ig_list_t idle_link;    /* HTTP/1.1: in client->idle while offered for reuse (client.c's) */
 };
 
 struct ig_http_client {
@@ -86,7 +87,9 @@ struct ig_http_client {
     uv_loop_t *loop;
     ig_list_t conns;   /* struct ig_http_cconn */
     ig_list_t waiting; /* cstreams waiting for a connection (ig_http_cstream._link) */
+    ig_list_t idle;    /* HTTP/1.1: idle connections, most recently idled first (cconn.idle_link) */
     size_t nconns;
+    size_t nidle;
     uv_timer_t idle_timer;
     int destroying;
 };

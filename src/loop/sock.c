@@ -4,7 +4,9 @@
  * (plain TCP) or are decrypted into it (TLS through memory BIOs), so a read costs no allocation.
  * Writes are copied into a per-socket output buffer capped at max_pending and flushed once per
  * loop iteration (uv_check after I/O, uv_prepare before polling) with one uv_try_write and, for
- * what the kernel does not take at once, one uv_write of the rest. TLS plaintext is buffered the
+ * what the kernel does not take at once, one uv_write of the rest. Output buffers borrow their
+ * storage from the thread's block cache and give it back once flushed, so an idle socket holds
+ * only its handles. TLS plaintext is buffered the
  * same way and encrypted at flush time, so many small writes become full-size records.
  *
  * Lifetime: the socket is freed right after on_close, which runs from libuv's close callback.
@@ -13,6 +15,7 @@
  * calls back into the application re-checks the state afterwards.
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -29,8 +32,6 @@
 /* After our FIN, unread input is drained for this long so the close does not turn into an RST
  * that would destroy the response at the peer before it is read. */
 #define CLOSE_LINGER_MS 2000
-/* Output buffers larger than this are freed once empty. */
-#define SOCK_KEEP_BUF (1u << 20)
 
 enum sock_state {
     ST_CONNECTING = 0, /* client: TCP connect in progress */
@@ -46,9 +47,11 @@ struct ig_sock_impl {
     struct ig_loop_ctx *ctx;
     uv_tcp_t tcp;
     uv_timer_t timer; /* connect/handshake timeout, close flush timeout, linger */
-    uv_connect_t connect_req;
-    uv_write_t write_req;
-    uv_shutdown_t shutdown_req;
+    union {           /* a connect ends before the socket opens, a shutdown starts after */
+        uv_connect_t connect_req;
+        uv_shutdown_t shutdown_req;
+    };
+    uv_write_t *write_req; /* while a uv_write is in flight, from the thread's free list */
     ig_list_t dirty_link;
     ig_buf_t out;      /* bytes for the wire (ciphertext with TLS) */
     ig_buf_t inflight; /* bytes owned by the uv_write in flight */
@@ -75,6 +78,7 @@ struct ig_sock_impl {
 static void hard_close(struct ig_sock_impl *s, int err, int rst);
 static void flush(struct ig_sock_impl *s);
 static void tls_process(struct ig_sock_impl *s);
+static void release_all(struct ig_sock_impl *s);
 
 static size_t pending(const struct ig_sock_impl *s)
 {
@@ -168,6 +172,7 @@ static int tls_drain_wbio(struct ig_sock_impl *s)
     size_t n;
     while ((n = BIO_ctrl_pending(s->wbio)) > 0) {
         /* Ciphertext is not held to max_pending: that limit was applied to the plaintext. */
+        ig_buf_borrow(&s->out);
         char *p = ig_buf_reserve(&s->out, n);
         if (p == NULL)
             return IG_ETOOBIG;
@@ -267,6 +272,66 @@ static int tls_encrypt(struct ig_sock_impl *s)
 
 /* ---- writing --------------------------------------------------------------------------------- */
 
+/*
+ * Write requests are needed only while the kernel's buffer is full, so sockets borrow them from a
+ * per-thread free list instead of each carrying one. The list is bounded and freed at thread exit.
+ */
+#define WREQ_CACHE_MAX 64
+
+union wreq_slot {
+    uv_write_t req;
+    union wreq_slot *next;
+};
+
+static _Thread_local union wreq_slot *wreq_free;
+static _Thread_local size_t wreq_nfree;
+static pthread_key_t wreq_key;
+static pthread_once_t wreq_once = PTHREAD_ONCE_INIT;
+
+static void wreq_thread_exit(void *unused)
+{
+    (void)unused;
+    while (wreq_free != NULL) {
+        union wreq_slot *w = wreq_free;
+        wreq_free = w->next;
+        ig_free(w);
+    }
+    wreq_nfree = 0;
+}
+
+static void wreq_key_create(void)
+{
+    IG_ASSERT(pthread_key_create(&wreq_key, wreq_thread_exit) == 0);
+}
+
+static uv_write_t *wreq_get(void)
+{
+    union wreq_slot *w = wreq_free;
+    if (w == NULL)
+        return ig_malloc(sizeof(*w));
+    wreq_free = w->next;
+    wreq_nfree--;
+    return &w->req;
+}
+
+static void wreq_put(uv_write_t *req)
+{
+    union wreq_slot *w = (union wreq_slot *)(void *)req;
+    if (wreq_nfree >= WREQ_CACHE_MAX) {
+        ig_free(w);
+        return;
+    }
+    if (IG_UNLIKELY(wreq_free == NULL)) {
+        /* A non-NULL key value makes the destructor run when this thread exits. */
+        pthread_once(&wreq_once, wreq_key_create);
+        if (pthread_getspecific(wreq_key) == NULL)
+            pthread_setspecific(wreq_key, (void *)1);
+    }
+    w->next = wreq_free;
+    wreq_free = w;
+    wreq_nfree++;
+}
+
 static void on_write(uv_write_t *req, int status);
 static void finish_close(struct ig_sock_impl *s);
 
@@ -276,16 +341,6 @@ static void check_drain(struct ig_sock_impl *s)
         s->need_drain = 0;
         if (s->pub.ops->on_drain != NULL)
             s->pub.ops->on_drain(&s->pub);
-    }
-}
-
-/* After a burst, give back buffers far above the steady-state size so that an idle connection
- * does not keep megabytes; a connection that streams keeps its buffers and allocates nothing. */
-static void trim(ig_buf_t *b)
-{
-    if (b->len == 0 && b->cap > SOCK_KEEP_BUF) {
-        ig_buf_dispose(b);
-        b->off = 0;
     }
 }
 
@@ -314,16 +369,21 @@ static void flush(struct ig_sock_impl *s)
             s->inflight = s->out;
             s->out = tmp;
             b = uv_buf_init(ig_buf_data(&s->inflight), (unsigned)s->inflight.len);
-            r = uv_write(&s->write_req, (uv_stream_t *)&s->tcp, &b, 1, on_write);
+            s->write_req = wreq_get();
+            s->write_req->data = s;
+            r = uv_write(s->write_req, (uv_stream_t *)&s->tcp, &b, 1, on_write);
             if (r != 0) {
+                wreq_put(s->write_req);
+                s->write_req = NULL;
                 hard_close(s, ig_loop__uv_err(r), 0);
                 return;
             }
             s->writing = 1;
         }
     }
-    trim(&s->out);
-    trim(&s->plain);
+    /* Flushed buffers go back to the thread's cache: the next write borrows one again. */
+    ig_buf_release(&s->out);
+    ig_buf_release(&s->plain);
     check_drain(s);
     if (s->state == ST_CLOSING && pending(s) == 0)
         finish_close(s);
@@ -332,9 +392,11 @@ static void flush(struct ig_sock_impl *s)
 static void on_write(uv_write_t *req, int status)
 {
     struct ig_sock_impl *s = req->data;
+    wreq_put(req);
+    s->write_req = NULL;
     s->writing = 0;
     ig_buf_reset(&s->inflight);
-    trim(&s->inflight);
+    ig_buf_release(&s->inflight);
     if (s->state == ST_CLOSED)
         return;
     if (status < 0) {
@@ -396,6 +458,7 @@ int ig_sock_write(ig_sock_t *sock, const void *data, size_t len)
     if (err != 0 || len == 0)
         return err;
     ig_buf_t *b = s->ssl != NULL ? &s->plain : &s->out;
+    ig_buf_borrow(b);
     if (ig_buf_append(b, data, len) != 0)
         return IG_ETOOBIG;
     write_queued(s);
@@ -415,6 +478,7 @@ int ig_sock_writev(ig_sock_t *sock, const ig_iov_t *iov, size_t n)
     if (err != 0 || total == 0)
         return err;
     ig_buf_t *b = s->ssl != NULL ? &s->plain : &s->out;
+    ig_buf_borrow(b);
     char *p = ig_buf_reserve(b, total);
     if (p == NULL)
         return IG_ETOOBIG;
@@ -448,11 +512,19 @@ static void on_handle_closed(uv_handle_t *h)
     s->pub.ops->on_close(&s->pub, s->close_err);
     if (s->ssl != NULL)
         SSL_free(s->ssl); /* also frees both BIOs */
-    ig_buf_dispose(&s->out);
-    ig_buf_dispose(&s->inflight);
-    ig_buf_dispose(&s->plain);
+    release_all(s);
     ig_loop__ctx_put(s->ctx);
     ig_free(s);
+}
+
+/* Hands every buffer back to the thread's cache, whatever it held. */
+static void release_all(struct ig_sock_impl *s)
+{
+    ig_buf_t *bufs[] = {&s->out, &s->inflight, &s->plain};
+    for (size_t i = 0; i < IG_ARRAY_LEN(bufs); i++) {
+        ig_buf_reset(bufs[i]);
+        ig_buf_release(bufs[i]);
+    }
 }
 
 /* Closes the handles now; on_close(err) follows from the close callback. */
@@ -497,6 +569,7 @@ static void finish_close(struct ig_sock_impl *s)
 {
     s->state = ST_LINGER;
     uv_timer_stop(&s->timer);
+    s->shutdown_req.data = s;
     if (s->peer_eof || uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->tcp, on_shutdown) != 0)
         hard_close(s, s->close_err, 0);
 }
@@ -569,9 +642,7 @@ static struct ig_sock_impl *sock_new(uv_loop_t *loop, const struct ig_sock_confi
     s->handles = 2;
     s->tcp.data = s;
     s->timer.data = s;
-    s->connect_req.data = s;
-    s->write_req.data = s;
-    s->shutdown_req.data = s;
+    s->connect_req.data = s; /* shares the data field with shutdown_req */
     return s;
 }
 

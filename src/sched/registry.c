@@ -16,7 +16,7 @@ extern const struct ig_sched_scorer_ops ig_sched__queue_scorer_ops, ig_sched__kv
 extern const struct ig_sched_picker_ops ig_sched__max_score_picker_ops, ig_sched__random_picker_ops,
     ig_sched__weighted_random_picker_ops;
 extern const struct ig_sched_filter_ops ig_sched__header_filter_ops, ig_sched__prefill_filter_ops,
-    ig_sched__decode_filter_ops, ig_sched__util_filter_ops, ig_sched__conc_filter_ops;
+    ig_sched__decode_filter_ops, ig_sched__util_filter_ops, ig_sched__conc_filter_ops, ig_sched__affinity_filter_ops;
 extern const struct ig_sched_detector_ops ig_sched__util_detector_ops, ig_sched__conc_detector_ops;
 
 #define P(k, kind, field, lo, hi)                                                                                      \
@@ -45,6 +45,11 @@ static const struct ig_sched_param_desc util_params[] = {
     P("metricsStalenessThreshold", IG_SP_DURATION, metrics_staleness_ns, 0, NO_MAX),
     P("headroom", IG_SP_FLOAT, headroom, 0, NO_MAX),
 };
+static const struct ig_sched_param_desc affinity_params[] = {
+    P("affinityThreshold", IG_SP_FLOAT, affinity_threshold, 0, 1.0),
+    P("queueDepthThreshold", IG_SP_INT, queue_depth_threshold, 0, NO_MAX),
+    P("kvCacheUtilThreshold", IG_SP_FLOAT, kv_cache_util_threshold, 0, 1.0),
+};
 static const struct ig_sched_param_desc conc_params[] = {
     P("concurrencyMode", IG_SP_CONC_MODE, concurrency_tokens, 0, 1),
     P("maxConcurrency", IG_SP_INT, max_concurrency, 1, NO_MAX),
@@ -71,6 +76,7 @@ static void defaults(struct ig_sched_params *p)
     p->kv_cache_util_threshold = 0.8;
     p->metrics_staleness_ns = 200 * 1000000ull;
     p->headroom = 0.0;
+    p->affinity_threshold = 0.5;
     p->concurrency_tokens = 0;
     p->max_concurrency = 100;
     p->max_token_concurrency = 1000000;
@@ -97,6 +103,12 @@ static const struct ig_sched_plugin_type types[] = {
      .filter = &ig_sched__header_filter_ops},
     {.type = "prefill-filter", .kinds = IG_SCHED_FILTER, .defaults = defaults, .filter = &ig_sched__prefill_filter_ops},
     {.type = "decode-filter", .kinds = IG_SCHED_FILTER, .defaults = defaults, .filter = &ig_sched__decode_filter_ops},
+    {.type = "prefix-affinity-filter",
+     .kinds = IG_SCHED_FILTER,
+     PARAMS(affinity_params),
+     .defaults = defaults,
+     .needs = "approx-prefix-cache-producer",
+     .filter = &ig_sched__affinity_filter_ops},
     /* scorers */
     {.type = "queue-scorer", .kinds = IG_SCHED_SCORER, .defaults = defaults, .scorer = &ig_sched__queue_scorer_ops},
     {.type = "kv-cache-utilization-scorer",

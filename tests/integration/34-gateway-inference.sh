@@ -159,6 +159,102 @@ check "SSE stream ends with [DONE]" grep -q '^data: \[DONE\]' "$T/sse"
 code=$(curl -sS -m 5 -o "$T/models" -w '%{http_code}' --http2-prior-knowledge "$G/v1/models")
 check "header-only GET over h2 -> 200 ($code)" [ "$code" = 200 ]
 
+# ---- response modes (responseMode) and trailers ---------------------------------------------------
+# Stub test headers: test-epp-rewrite-response makes its response-body answers differ from the
+# upstream's bytes; test-epp-answer-observed makes it answer observability_mode messages anyway.
+# The stub prints one "call id=<x-request-id> ..." line per call with what it received.
+timeout -k 2 "$IG_TEST_TIMEOUT" node "$IG_ROOT/tests/js/trailers-peer.mjs" upstream 0 >"$T/up.log" 2>&1 &
+IG_PIDS+=($!)
+for _ in $(seq 100); do grep -q 'listening' "$T/up.log" && break; sleep 0.05; done
+UPP=$(sed -n 's/^trailers-peer listening on \([0-9]*\)$/\1/p' "$T/up.log")
+[ -n "$UPP" ] || die "h2 upstream did not start: $(cat "$T/up.log")"
+GM=$(free_port)
+{
+    printf 'config:\n  workerThreads: 1\nservices:\n'
+    printf -- '- {name: my-model, namespace: default, hostname: my-model, vips: [], ports: {8000: 8000}}\n'
+    printf 'binds:\n- port: %s\n  listeners:\n  - routes:\n' "$GM"
+    for m in full observe headers; do
+        for v in 1 2; do
+            printf '    - name: %s-%s\n' "$m" "$v"
+            printf '      matches: [{headers: [{name: x-rmode, value: {exact: %s-%s}}]}]\n' "$m" "$v"
+            printf '      backends:\n      - service: {name: default/my-model, port: 8000}\n        policies:\n'
+            [ "$v" = 2 ] && printf '          http: {version: HTTP/2}\n'
+            printf '          inferenceRouting:\n            endpointPicker: {host: 127.0.0.1:%s}\n' "$EPP_PORT"
+            printf '            destinationMode: passthrough\n            responseMode: %s\n' "$m"
+        done
+    done
+} >"$T/gwm.yaml"
+"$IG_BIN" gateway -f "$T/gwm.yaml" >"$T/gwm.log" 2>&1 &
+IG_PIDS+=($!)
+for _ in $(seq 100); do grep -q 'ready:' "$T/gwm.log" && break; sleep 0.05; done
+grep -q 'ready:' "$T/gwm.log" || die "response-mode gateway did not start: $(cat "$T/gwm.log")"
+
+# sse MODE ID [curl args]: a 4-token stream from rep-b through route MODE-1, tagged x-request-id ID.
+sse() {
+    local mode=$1 id=$2
+    shift 2
+    curl -sS -m 10 -N -D "$T/$id.h" -o "$T/$id.sse" "http://127.0.0.1:$GM/v1/chat/completions" \
+        -H "x-rmode: $mode-1" -H "x-request-id: $id" -H "test-epp-endpoint-selection: $B" "$@" \
+        -d '{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":4,"stream":true}'
+}
+# stub ID KEY: what the stub reported for call ID (waits for the call's end).
+stub() {
+    for _ in $(seq 50); do grep -q "^call id=$1 " "$T/epp.log" && break; sleep 0.1; done
+    grep "^call id=$1 " "$T/epp.log" | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+REW=(-H "test-epp-rewrite-response: 1" -H "test-epp-answer-observed: 1")
+
+sse full rm-full "${REW[@]}"
+check "full: the client gets the picker's body (rewritten chunks)" [ "$(grep -c '^data: {"epp":1,' "$T/rm-full.sse")" = 4 ]
+check "full: the head was answered by the picker" grep -qi "^x-epp-served: $B" "$T/rm-full.h"
+check "full: protocol_config response body mode FULL_DUPLEX_STREAMED" [ "$(stub rm-full rbm)" = FULL_DUPLEX_STREAMED ]
+check "full: nothing marked observed" [ "$(stub rm-full observed)" = 0 ]
+
+sse observe rm-obs "${REW[@]}"
+check "observe: 4 upstream chunks" [ "$(grep -c '^data: {"id"' "$T/rm-obs.sse")" = 4 ]
+check "observe: [DONE]" grep -q '^data: \[DONE\]' "$T/rm-obs.sse"
+check "observe: a rewriting picker's answers are ignored" bash -c "! grep -q '\"epp\":1' '$T/rm-obs.sse'"
+check "observe: its answer to the head is ignored too" bash -c "! grep -qi '^x-epp-served' '$T/rm-obs.h'"
+check "observe: protocol_config response body mode STREAMED" [ "$(stub rm-obs rbm)" = STREAMED ]
+check "observe: the picker saw the head and the end of the body" \
+    [ "$(stub rm-obs resp_headers):$(stub rm-obs resp_eos)" = 1:1 ]
+check "observe: the picker saw every byte the client got ($(stub rm-obs resp_bytes))" \
+    [ "$(stub rm-obs resp_bytes)" = "$(stat -c %s "$T/rm-obs.sse")" ]
+check "observe: every response message marked observability_mode" \
+    [ "$(stub rm-obs observed)" = $(($(stub rm-obs resp_chunks) + 1)) ]
+check "observe: the call ends with the response (half-close)" [ "$(stub rm-obs end)" = half-close ]
+sse observe rm-obs2
+check "observe, a picker that follows the flag: stream complete" [ "$(grep -c '^data: {"id"' "$T/rm-obs2.sse")" = 4 ]
+
+sse headers rm-hdr "${REW[@]}"
+check "headers: 4 upstream chunks" [ "$(grep -c '^data: {"id"' "$T/rm-hdr.sse")" = 4 ]
+check "headers: the picker's body answers never apply" bash -c "! grep -q '\"epp\":1' '$T/rm-hdr.sse'"
+check "headers: the head was answered by the picker" grep -qi "^x-epp-served: $B" "$T/rm-hdr.h"
+check "headers: protocol_config response body mode NONE" [ "$(stub rm-hdr rbm)" = NONE ]
+check "headers: the picker got the head and no body" \
+    [ "$(stub rm-hdr resp_headers):$(stub rm-hdr resp_chunks):$(stub rm-hdr resp_bytes)" = 1:0:0 ]
+check "headers: the end of the response reaches the picker (half-close)" [ "$(stub rm-hdr end)" = half-close ]
+
+# h2 both ways: request trailers from the client, response trailers from an h2c upstream.
+for m in full observe headers; do
+    timeout 15 node "$IG_ROOT/tests/js/trailers-peer.mjs" client "http://127.0.0.1:$GM" "x-rmode: $m-2" \
+        "x-request-id: tr-$m" "test-epp-destination: 127.0.0.1:$UPP" "test-epp-answer-observed: 1" >"$T/tr-$m.json"
+    check "$m: h2 exchange with trailers both ways" pycheck '
+o = json.load(open(sys.argv[1]))
+assert o["status"] == 200, o
+assert o["body"] == "data: {\"n\":1}\n\ndata: {\"n\":2}\n\n", o
+assert o["trailers"].get("x-up-trailer") == "1", o
+assert o["trailers"].get("x-up-body-bytes") == "42", o' "$T/tr-$m.json"
+    check "$m: request trailers reach the picker" [ "$(stub "tr-$m" req_trailers)" = "x-client-trailer:abc" ]
+    check "$m: response trailers reach the picker" bash -c "grep '^call id=tr-$m ' '$T/epp.log' | grep -q 'resp_trailers=x-up-trailer:1;'"
+done
+check "full: the picker's trailers answer applies" \
+    pycheck 'assert json.load(open(sys.argv[1]))["trailers"].get("x-epp-trailer") == "seen"' "$T/tr-full.json"
+check "headers: the picker's trailers answer applies" \
+    pycheck 'assert json.load(open(sys.argv[1]))["trailers"].get("x-epp-trailer") == "seen"' "$T/tr-headers.json"
+check "observe: an answer to observed trailers is ignored" \
+    pycheck 'assert "x-epp-trailer" not in json.load(open(sys.argv[1]))["trailers"]' "$T/tr-observe.json"
+
 # ---- failure modes -------------------------------------------------------------------------------
 GF=$(free_port)
 cat >"$T/gwf.yaml" <<EOF
@@ -224,6 +320,11 @@ check "access log: epp_unavailable" grep -q 'error=epp_unavailable' "$T/gwf.log"
 
 # the picker back: requests go through it again (the channel reconnects)
 epp_start
+# The channel retries with backoff (seconds after a long outage): wait, bounded, for a pick.
+for _ in $(seq 40); do
+    [ "$(load "$GF" 1 1 "test-epp-endpoint-selection: $B")" = "200:rep-b:$B 1" ] && break
+    sleep 0.25
+done
 load "$GF" 4 1 "test-epp-endpoint-selection: $B" >"$T/again"
 check "picker restarted: used again" [ "$(cat "$T/again")" = "200:rep-b:$B 4" ]
 

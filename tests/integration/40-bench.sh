@@ -67,6 +67,21 @@ assert s["requests"] == {"sent": 200, "succeeded": 200, "failed": 0}, s["request
 assert json.load(open(sys.argv[1]))["config"]["http"] == "2"
 ' "$T/h2.json"
 
+# ---- several URLs: a strict round robin ------------------------------------------------------------
+# Z_URL and K_URL are two replicas; 10 requests one at a time go 5 and 5, alternating, and a
+# synthetic ShareGPT-shaped workload scaled by 0.25 keeps its outputs within the scaled bounds.
+bench --url "$Z_URL,$K_URL/" --concurrency 1 --requests 10 --workload synthetic --input-dist sharegpt:0.25 \
+    --output-dist sharegpt:0.05 --json "$T/rr.json" >/dev/null 2>&1
+check "round-robin run exits 0" [ $? = 0 ]
+check "round robin: 5 requests to each replica" pycheck '
+d = json.load(open(sys.argv[1]))
+s = d["stages"][0]
+assert s["requests"] == {"sent": 10, "succeeded": 10, "failed": 0}, s["requests"]
+assert {k: v["requests"] for k, v in s["replicas"].items()} == {"replica-z": 5, "replica-k": 5}, s["replicas"]
+assert d["config"]["data"]["output"] == "sharegpt:0.05", d["config"]["data"]
+assert s["tokens"]["output"] <= 10 * 52, s["tokens"]  # 1025 x 0.05 rounds to 51 (+1 for the usage fallback)
+' "$T/rr.json"
+
 # ---- chat, multi-turn sessions and a LoRA mix ------------------------------------------------------
 sim_start --model base-m --lora-modules ad-a,ad-b --max-loras 2 --zero-latency --id replica-l
 bench --url "$SIM_URL" --api chat --model base-m --lora ad-a:0.5,ad-b:25% --multi-turn --num-groups 2 \
@@ -159,7 +174,9 @@ for opt in --url --http --api --model --workload --num-groups --prompts-per-grou
 done
 for args in "--bogus" "--rates" "--rates 0" "--rates 1 --concurrency 2" "--concurrency x" "" \
     "--rates 1 --url https://127.0.0.1:1" "--rates 1 --http 3" "--rates 1 --lora a:0.8,b:0.5" \
-    "--rates 1 --input-dist lognormal" "--rates 1 --no-stream=1" "--rates 2:xs"; do
+    "--rates 1 --input-dist lognormal" "--rates 1 --no-stream=1" "--rates 2:xs" \
+    "--rates 1 --url http://127.0.0.1:1,https://127.0.0.1:2" "--rates 1 --url http://127.0.0.1:1," \
+    "--rates 1 --input-dist sharegpt:0"; do
     # shellcheck disable=SC2086
     "$IG_BIN" bench $args >/dev/null 2>"$T/bad.err"
     rc=$?

@@ -13,7 +13,16 @@
 //     header; it streams every response body chunk back as it arrives.
 // Test-only request headers: `test-epp-immediate: 429|503` answers an ImmediateResponse;
 // `test-epp-destination: <value>` returns that destination verbatim (comma lists, bad values);
-// `test-epp-metadata-only: 1` sends the pick in dynamic_metadata only.
+// `test-epp-metadata-only: 1` sends the pick in dynamic_metadata only;
+// `test-epp-rewrite-response: 1` answers response body chunks with `data: {"epp":1,` in place of
+// `data: {` (a picker that changes the stream); `test-epp-answer-observed: 1` answers messages
+// marked observability_mode too (a picker that ignores the flag: the gateway must ignore it).
+// Messages with observability_mode are otherwise never answered, as the protocol requires.
+// Trailers: request_trailers are answered with an empty TrailersResponse, response_trailers with
+// one setting `x-epp-trailer: seen`.
+// When a call ends the stub prints one line for the tests:
+//   call id=<x-request-id> rbm=<protocol_config.response_body_mode|absent> resp_headers=N
+//        resp_chunks=N resp_bytes=N resp_eos=0|1 observed=N req_trailers=k:v;.. resp_trailers=k:v;.. end=<how>
 //
 // Usage: node epp-stub.mjs --port N [--endpoints ip:port,ip:port]   (prints "epp-stub listening on N")
 import path from 'node:path';
@@ -54,6 +63,18 @@ function processCall(call) {
   let chunks = [];
   let answered = false;
   let respStarted = false;
+  const seen = { rbm: 'absent', resp_headers: 0, resp_chunks: 0, resp_bytes: 0, resp_eos: 0, observed: 0,
+    req_trailers: '-', resp_trailers: '-' };
+  let reported = false;
+  const report = (how) => {
+    if (reported) return;
+    reported = true;
+    const f = Object.entries(seen).map(([k, v]) => `${k}=${v}`).join(' ');
+    console.log(`call id=${headers['x-request-id'] ?? '-'} ${f} end=${how}`);
+  };
+  const trailerText = (t) => (t?.headers ?? []).map((h) => `${h.key}:${headerValue(h)}`).join(';') || 'empty';
+  const rewrite = (buf) => (headers['test-epp-rewrite-response']
+    ? Buffer.from(buf.toString('latin1').replaceAll('data: {', 'data: {"epp":1,'), 'latin1') : buf);
 
   const answerRequest = () => {
     if (answered) return;
@@ -92,6 +113,21 @@ function processCall(call) {
   };
 
   call.on('data', (req) => {
+    if (req.protocol_config) seen.rbm = req.protocol_config.response_body_mode ?? 'NONE';
+    if (req.observability_mode) {
+      seen.observed++;
+      if (req.response_body) {
+        seen.resp_chunks++;
+        seen.resp_bytes += req.response_body.body?.length ?? 0;
+        if (req.response_body.end_of_stream) seen.resp_eos = 1;
+      } else if (req.response_headers) {
+        seen.resp_headers++;
+      } else if (req.response_trailers) {
+        seen.resp_trailers = trailerText(req.response_trailers.trailers);
+      }
+      if (!headers['test-epp-answer-observed']) return;
+      req = { ...req, observed_answer: true };
+    }
     if (req.request_headers) {
       for (const h of req.request_headers.headers?.headers ?? []) headers[h.key] = headerValue(h);
       headers._eos = !!req.request_headers.end_of_stream;
@@ -100,9 +136,12 @@ function processCall(call) {
       if (req.request_body.body) chunks.push(Buffer.from(req.request_body.body));
       if (req.request_body.end_of_stream) answerRequest();
     } else if (req.request_trailers) {
+      seen.req_trailers = trailerText(req.request_trailers.trailers);
       answerRequest();
+      call.write({ request_trailers: {} });
     } else if (req.response_headers) {
       respStarted = true;
+      if (!req.observed_answer) seen.resp_headers++;
       const lb = req.metadata_context?.filter_metadata?.['envoy.lb'];
       const served = strValue(lb?.fields?.['x-gateway-destination-endpoint-served']);
       const note = lb === undefined ? 'fail: missing envoy lb metadata'
@@ -114,18 +153,26 @@ function processCall(call) {
       call.write({ response_headers: { response: { header_mutation: { set_headers: set } } } });
       if (req.response_headers.end_of_stream) call.end();
     } else if (req.response_body) {
+      const body = Buffer.from(req.response_body.body ?? Buffer.alloc(0));
+      if (!req.observed_answer) {
+        seen.resp_chunks++;
+        seen.resp_bytes += body.length;
+        if (req.response_body.end_of_stream) seen.resp_eos = 1;
+      }
       call.write({ response_body: { response: { body_mutation: { streamed_response: {
-        body: Buffer.from(req.response_body.body ?? Buffer.alloc(0)),
-        end_of_stream: !!req.response_body.end_of_stream } } } } });
+        body: rewrite(body), end_of_stream: !!req.response_body.end_of_stream } } } } });
     } else if (req.response_trailers) {
-      call.write({ response_trailers: {} });
+      if (!req.observed_answer) seen.resp_trailers = trailerText(req.response_trailers.trailers);
+      call.write({ response_trailers: { header_mutation: { set_headers: [hv('x-epp-trailer', 'seen')] } } });
     }
   });
   call.on('end', () => {
+    report('half-close');
     if (!respStarted) answerRequest();
     call.end();
   });
-  call.on('error', () => {});
+  call.on('cancelled', () => report('cancelled'));
+  call.on('error', () => report('error'));
 }
 
 const server = new grpc.Server();

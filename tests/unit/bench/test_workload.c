@@ -127,8 +127,8 @@ static void test_determinism(void **state)
 {
     (void)state;
     struct ig_bench_workload_config c = sp_config(77);
-    c.question = (struct ig_bench_dist){IG_BENCH_DIST_NORMAL, 30, 9, 1, 100};
-    c.output = (struct ig_bench_dist){IG_BENCH_DIST_UNIFORM, 0, 0, 5, 50};
+    c.question = (struct ig_bench_dist){IG_BENCH_DIST_NORMAL, 30, 9, 1, 100, 0};
+    c.output = (struct ig_bench_dist){IG_BENCH_DIST_UNIFORM, 0, 0, 5, 50, 0};
     c.loras[0] = "l1";
     c.lora_shares[0] = 0.5;
     c.num_loras = 1;
@@ -163,7 +163,7 @@ static void test_determinism(void **state)
     s.kind = IG_BENCH_WL_SYNTHETIC;
     s.seed = 3;
     s.model = "m";
-    s.input = (struct ig_bench_dist){IG_BENCH_DIST_UNIFORM, 0, 0, 10, 20};
+    s.input = (struct ig_bench_dist){IG_BENCH_DIST_UNIFORM, 0, 0, 10, 20, 0};
     s.output = ig_bench__dist_fixed(4);
     a = ig_bench__workload_create(&s);
     b = ig_bench__workload_create(&s);
@@ -298,6 +298,21 @@ static void test_distributions(void **state)
     check_dist(&d, 251.5, 109, 714, 987);
     assert_int_equal(ig_bench__dist_parse("sharegpt", 1, &d), 0);
     check_dist(&d, 225.3, 144, 564, 948);
+    /* sharegpt:SCALE: the same shape, every length scaled (a fleet scaled down) */
+    assert_int_equal(ig_bench__dist_parse("sharegpt:0.5", 0, &d), 0);
+    check_dist(&d, 251.5 / 2, 109 / 2.0, 714 / 2.0, 987 / 2.0);
+    assert_int_equal(ig_bench__dist_parse("sharegpt:2", 1, &d), 0);
+    check_dist(&d, 225.3 * 2, 144 * 2, 564 * 2, 948 * 2);
+    assert_int_equal(ig_bench__dist_parse("sharegpt:1", 1, &d), 0);
+    check_dist(&d, 225.3, 144, 564, 948);
+    {
+        char sbuf[64];
+        assert_int_equal(ig_bench__dist_parse("sharegpt:0.25", 1, &d), 0);
+        ig_bench__dist_format(&d, sbuf, sizeof(sbuf));
+        assert_string_equal(sbuf, "sharegpt:0.25");
+        assert_int_equal(d.min, 1); /* 3 x 0.25 rounds to 1 */
+        assert_int_equal(d.max, 256);
+    }
 
     assert_int_equal(ig_bench__dist_parse("normal:30:9:1:10000", 0, &d), 0);
     assert_int_equal(d.kind, IG_BENCH_DIST_NORMAL);
@@ -324,9 +339,24 @@ static void test_distributions(void **state)
     assert_int_equal(ig_bench__dist_parse("fixed:42", 1, &d), 0);
     assert_int_equal(ig_bench__dist_sample(&d, &r), 42);
 
-    const char *badv[] = {
-        "",          "fixed",         "fixed:0",         "fixed:x",       "fixed:5:6",  "uniform:5", "uniform:6:5",
-        "normal:10", "normal:10:2:3", "normal:10:2:9:3", "lognormal:1:2", "sharegpt:1", "fixed:-3"};
+    const char *badv[] = {"",
+                          "fixed",
+                          "fixed:0",
+                          "fixed:x",
+                          "fixed:5:6",
+                          "uniform:5",
+                          "uniform:6:5",
+                          "normal:10",
+                          "normal:10:2:3",
+                          "normal:10:2:9:3",
+                          "lognormal:1:2",
+                          "sharegpt:0",
+                          "fixed:-3",
+                          "sharegpt:x",
+                          "sharegpt:101",
+                          "sharegptx",
+                          "sharegpt:",
+                          "sharegpt:1:2"};
     for (size_t i = 0; i < IG_ARRAY_LEN(badv); i++)
         if (ig_bench__dist_parse(badv[i], 0, &d) != IG_EINVAL)
             fail_msg("'%s' was accepted", badv[i]);

@@ -128,6 +128,11 @@ static void test_bad_enums(void **state)
                               "\"127.0.0.1:9002\"}\n            destinationMode: Passthrough\n",
                "config.yaml:19:30: binds[0].listeners[0].routes[0].backends[0].policies.inferenceRouting."
                "destinationMode: unknown value \"Passthrough\", expected one of: validated, passthrough");
+    EXPECT_ERR(SVC ROUTE_HEAD "      backends:\n      - service: {name: default/my-model, port: 8000}\n"
+                              "        policies:\n          inferenceRouting:\n            endpointPicker: {host: "
+                              "\"127.0.0.1:9002\"}\n            responseMode: bypass\n",
+               "config.yaml:19:27: binds[0].listeners[0].routes[0].backends[0].policies.inferenceRouting."
+               "responseMode: unknown value \"bypass\", expected one of: full, observe, headers");
     EXPECT_ERR("config:\n  logging:\n    format: yaml\n",
                "config.yaml:3:13: config.logging.format: unknown value \"yaml\", expected one of: text, json");
     EXPECT_ERR("config:\n  logging:\n    level: agentgateway=debug\n",

@@ -22,22 +22,19 @@
 #include "ig/grpc.h"
 #include "ig/loop.h"
 #include "ig/sched.h"
+#include "ig_test_loop.h"
 
 #define MAX_REPLIES 64
 
 static struct env {
-    uv_loop_t loop;
-    ig_http_server_t srv;
+    struct ig_test_http fx; /* loop, HTTP/2 server, listener */
     ig_grpc_server_t *grpc;
-    ig_listener_t *listener;
-    struct sockaddr_storage addr;
     ig_grpc_channel_t *ch;
     ig_epp_datastore_t *ds;
     struct ig_epc *epc;
     struct ig_sched *sched;
     ig_metrics_t *reg;
     ig_epp_server_t *es;
-    int drained;
 } E;
 
 /* One call's outcome: every reply decoded, then the status. */
@@ -50,32 +47,7 @@ struct result {
     int body_end; /* the request body's last chunk came back */
 };
 
-/* ---- loop helpers ---------------------------------------------------------------------------- */
-
-static void tick_cb(uv_timer_t *t)
-{
-    (void)t;
-}
-
-static int run_until(const int *flag, uint64_t ms)
-{
-    uv_timer_t tick;
-    uv_timer_init(&E.loop, &tick);
-    uv_timer_start(&tick, tick_cb, 10, 10);
-    uint64_t deadline = ig_time_ns() + ms * 1000000u;
-    while (!*flag && ig_time_ns() < deadline)
-        uv_run(&E.loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(&E.loop, UV_RUN_NOWAIT);
-    return *flag;
-}
-
-static void on_accept(ig_listener_t *l, int fd, void *arg)
-{
-    (void)l;
-    (void)arg;
-    ig_http_server_accept(&E.srv, &E.loop, fd);
-}
+/* ---- fixture --------------------------------------------------------------------------------- */
 
 static int objective_priority(void *arg, ig_iov_t objective, int *priority)
 {
@@ -114,7 +86,7 @@ static int setup(void **state)
     char err[512];
     (void)state;
     memset(&E, 0, sizeof(E));
-    assert_int_equal(uv_loop_init(&E.loop), 0);
+    ig_test_http_start(&E.fx, NULL);
     E.ds = ig_epp_datastore_create(IG_EPP_ENGINE_VLLM);
     assert_int_equal(
         ig_epc_load_string("default", ig_epc_default_text, strlen(ig_epc_default_text), &E.epc, err, sizeof(err)), 0);
@@ -128,46 +100,17 @@ static int setup(void **state)
                                       .seed = 7};
     E.es = ig_epp_server_create(&sc);
 
-    struct ig_http_server_config cfg = {0};
-    ig_http_server_init(&E.srv, &cfg);
     E.grpc = ig_grpc_server_create(NULL);
     assert_int_equal(ig_epp_server_register(E.es, E.grpc), 0);
-    ig_grpc_server_attach(E.grpc, &E.srv);
-    assert_int_equal(ig_addr_parse("127.0.0.1:0", &E.addr), 0);
-    assert_int_equal(ig_listener_open(&E.loop, (struct sockaddr *)&E.addr, on_accept, NULL, &E.listener), 0);
-    assert_int_equal(ig_listener_addr(E.listener, &E.addr), 0);
-    struct ig_grpc_channel_config cc = {0};
-    cc.addr = E.addr;
-    E.ch = ig_grpc_channel_create(&E.loop, &cc, err, sizeof(err));
-    assert_non_null(E.ch);
+    E.ch = ig_test_grpc_attach(&E.fx, E.grpc);
     return 0;
-}
-
-static void on_drained(ig_http_server_t *srv)
-{
-    (void)srv;
-    E.drained = 1;
-}
-
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
 }
 
 static int teardown(void **state)
 {
     (void)state;
     ig_grpc_channel_destroy(E.ch);
-    ig_http_server_drain(&E.srv, on_drained);
-    run_until(&E.drained, 3000);
-    assert_true(E.drained);
-    ig_listener_close(E.listener);
-    uv_run(&E.loop, UV_RUN_DEFAULT);
-    uv_walk(&E.loop, close_walk, NULL);
-    uv_run(&E.loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&E.loop), 0);
+    ig_test_http_stop(&E.fx);
     assert_int_equal(ig_epp_server_streams(E.es), 0);
     ig_epp_server_destroy(E.es);
     ig_grpc_server_destroy(E.grpc);
@@ -269,11 +212,11 @@ static void run_script_ex(struct script *s, struct result *r, int hold_open)
         assert_true(rc == 0 || rc == IG_EAGAIN);
     }
     if (hold_open) {
-        assert_true(run_until(&r->body_end, 5000));
+        assert_true(ig_test_run_until(&E.fx.loop, &r->body_end, 5000));
         assert_false(r->done);
         assert_int_equal(ig_grpc_call_close_send(c), 0);
     }
-    assert_true(run_until(&r->done, 5000));
+    assert_true(ig_test_run_until(&E.fx.loop, &r->done, 5000));
     for (size_t i = 0; i < s->n; i++)
         ig_buf_dispose(&s->msgs[i]);
     ig_pool_dispose(&s->pool);
@@ -657,6 +600,99 @@ static void test_rewrite_callback(void **state)
     ig_buf_dispose(&page);
 }
 
+/* The request side of a script whose protocol_config announces |response_body_mode|. */
+static void add_headers_mode(struct script *s, int response_body_mode)
+{
+    ig_http_request_t req = {0};
+    req.method = IG_STRLIT("POST");
+    req.scheme = IG_STRLIT("http");
+    req.authority = IG_STRLIT("gw.example");
+    req.path = IG_STRLIT("/v1/chat/completions");
+    req.version = IG_HTTP_11;
+    req.content_length = -1;
+    ig_http_headers_add(&s->pool, &req.headers, IG_STRLIT("content-type"), IG_STRLIT("application/json"));
+    assert_int_equal(ig_extproc_encode_request_headers_mode(next_msg(s), &s->pool, &req, 0,
+                                                            IG_EXTPROC_MODE_FULL_DUPLEX_STREAMED, response_body_mode,
+                                                            NULL),
+                     0);
+    add_body(s, CHAT, strlen(CHAT), 1);
+}
+
+static int has_metric(const char *line)
+{
+    ig_buf_t page;
+    ig_buf_init(&page, 0);
+    assert_int_equal(ig_metrics_write(E.reg, &page), 0);
+    assert_int_equal(ig_buf_append(&page, "", 1), 0);
+    int found = strstr(ig_buf_data(&page), line) != NULL;
+    ig_buf_dispose(&page);
+    return found;
+}
+
+#define DUR_COUNT "inference_objective_request_duration_seconds_count{model_name=\"m1\",target_model_name=\"m1\"} 1"
+#define RUNNING_0 "inference_objective_running_requests{model_name=\"m1\"} 0"
+
+/* observe: response messages marked observability_mode get no answer but feed usage and completion. */
+static void test_observed_response(void **state)
+{
+    (void)state;
+    set_endpoints("10.0.0.1:8000");
+    struct script s;
+    struct result r;
+    script_init(&s);
+    add_headers_mode(&s, IG_EXTPROC_MODE_STREAMED);
+    ig_http_header_t rh[] = {{IG_STRLIT("content-type"), IG_STRLIT("text/event-stream")}};
+    ig_http_response_t resp = {200, {rh, 1, 1}, -1};
+    assert_int_equal(ig_extproc_encode_response_headers_ex(next_msg(&s), &s.pool, &resp, 0, IG_STRLIT("10.0.0.1:8000"),
+                                                           IG_EXTPROC_F_OBSERVE),
+                     0);
+    const char ev1[] = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n";
+    const char ev2[] = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}\n\n";
+    assert_int_equal(
+        ig_extproc_encode_response_body_ex(next_msg(&s), &s.pool, ev1, strlen(ev1), 0, IG_EXTPROC_F_OBSERVE), 0);
+    assert_int_equal(
+        ig_extproc_encode_response_body_ex(next_msg(&s), &s.pool, ev2, strlen(ev2), 1, IG_EXTPROC_F_OBSERVE), 0);
+    run_script(&s, &r);
+    assert_int_equal(r.status, IG_GRPC_OK);
+    for (size_t i = 0; i < r.n; i++)
+        assert_true(r.r[i].kind == IG_EXTPROC_REQUEST_HEADERS || r.r[i].kind == IG_EXTPROC_REQUEST_BODY);
+    assert_int_equal(r.r[r.n - 1].kind, IG_EXTPROC_REQUEST_BODY);
+    result_dispose(&r);
+    assert_true(has_metric(DUR_COUNT));
+    assert_true(has_metric("inference_objective_output_tokens_sum{model_name=\"m1\",target_model_name=\"m1\"} 3"));
+    char want[160];
+    snprintf(want, sizeof(want),
+             "inference_objective_response_sizes_sum{model_name=\"m1\",target_model_name=\"m1\"} %zu",
+             strlen(ev1) + strlen(ev2));
+    assert_true(has_metric(want));
+    assert_true(has_metric(RUNNING_0));
+}
+
+/* headers: response body mode NONE; the head is answered and the half-close completes the request. */
+static void test_response_body_none(void **state)
+{
+    (void)state;
+    set_endpoints("10.0.0.1:8000");
+    struct script s;
+    struct result r;
+    script_init(&s);
+    add_headers_mode(&s, IG_EXTPROC_MODE_NONE);
+    ig_http_header_t rh[] = {{IG_STRLIT("content-type"), IG_STRLIT("text/event-stream")}};
+    ig_http_response_t resp = {200, {rh, 1, 1}, -1};
+    assert_int_equal(ig_extproc_encode_response_headers(next_msg(&s), &s.pool, &resp, 0, IG_STRLIT("10.0.0.1:8000")),
+                     0);
+    run_script(&s, &r);
+    assert_int_equal(r.status, IG_GRPC_OK);
+    assert_int_equal(r.r[r.n - 1].kind, IG_EXTPROC_RESPONSE_HEADERS);
+    result_dispose(&r);
+    assert_true(has_metric(DUR_COUNT));
+    assert_true(has_metric(RUNNING_0));
+    struct ig_epp_snapshot *snap = ig_epp_datastore_snapshot(E.ds);
+    for (size_t i = 0; i < snap->n; i++)
+        assert_int_equal(snap->eps[i]->inflight_requests, 0);
+    ig_epp_snapshot_release(snap);
+}
+
 /* Garbage instead of a ProcessingRequest ends the call with INVALID_ARGUMENT. */
 static void test_bad_message(void **state)
 {
@@ -667,7 +703,7 @@ static void test_bad_message(void **state)
     ig_grpc_call_t *c = ig_grpc_call_start(E.ch, IG_EXTPROC_PATH, NULL, &handler, &r);
     const char junk[] = "\xff\xff\xff\xff";
     ig_grpc_call_send(c, junk, 4, 1);
-    assert_true(run_until(&r.done, 5000));
+    assert_true(ig_test_run_until(&E.fx.loop, &r.done, 5000));
     assert_int_equal(r.status, IG_GRPC_INVALID_ARGUMENT);
     assert_int_equal(r.n, 0);
     result_dispose(&r);
@@ -685,6 +721,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_subset_hint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_rewrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewrite_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_observed_response, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_response_body_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_message, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

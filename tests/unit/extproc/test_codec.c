@@ -206,6 +206,77 @@ static void test_request_headers(void **state)
     assert_raw(pr->request_headers->headers, ":scheme", "https");
 }
 
+/* Response modes: protocol_config announces the response body mode; observed messages say so. */
+static void test_modes_and_observability(void **state)
+{
+    struct fx *f = *state;
+    Envoy__Service__ExtProc__V3__ProcessingRequest *pr;
+    ig_http_request_t req;
+    memset(&req, 0, sizeof(req));
+    req.method = IG_STRLIT("POST");
+    req.authority = IG_STRLIT("gw");
+    req.path = IG_STRLIT("/v1/completions");
+
+    assert_int_equal(ig_extproc_encode_request_headers_mode(&f->out, &f->pool, &req, 0,
+                                                            IG_EXTPROC_MODE_FULL_DUPLEX_STREAMED,
+                                                            IG_EXTPROC_MODE_STREAMED, NULL),
+                     0);
+    /* protocol_config (11) = {request_body_mode (1): 4, response_body_mode (2): 1} */
+    assert_true(contains(unframe(&f->out), "\x5a\x04\x08\x04\x10\x01", 6));
+    assert_int_equal(ig_extproc_decode_request(&f->pool, unframe(&f->out), &pr), 0);
+    assert_int_equal(pr->protocol_config->response_body_mode, IG_EXTPROC_MODE_STREAMED);
+    assert_false(pr->observability_mode);
+
+    /* NONE is proto3's default: the field is absent on the wire and decodes as 0. */
+    ig_buf_reset(&f->out);
+    assert_int_equal(ig_extproc_encode_request_headers_mode(
+                         &f->out, &f->pool, &req, 1, IG_EXTPROC_MODE_FULL_DUPLEX_STREAMED, IG_EXTPROC_MODE_NONE, NULL),
+                     0);
+    assert_true(contains(unframe(&f->out), "\x5a\x02\x08\x04", 4));
+    assert_int_equal(ig_extproc_decode_request(&f->pool, unframe(&f->out), &pr), 0);
+    assert_non_null(pr->protocol_config);
+    assert_int_equal(pr->protocol_config->response_body_mode, IG_EXTPROC_MODE_NONE);
+
+    ig_http_response_t resp = {.status = 200};
+    ig_buf_reset(&f->out);
+    assert_int_equal(ig_extproc_encode_response_headers_ex(&f->out, &f->pool, &resp, 0, IG_STRLIT("10.0.0.1:80"),
+                                                           IG_EXTPROC_F_OBSERVE),
+                     0);
+    /* observability_mode (10, varint) = true */
+    assert_true(contains(unframe(&f->out), "\x50\x01", 2));
+    assert_int_equal(ig_extproc_decode_request(&f->pool, unframe(&f->out), &pr), 0);
+    assert_true(pr->observability_mode);
+    assert_int_equal(pr->request_case, ENVOY__SERVICE__EXT_PROC__V3__PROCESSING_REQUEST__REQUEST_RESPONSE_HEADERS);
+
+    ig_buf_reset(&f->out);
+    assert_int_equal(ig_extproc_encode_response_body_ex(&f->out, &f->pool, "data: x\n\n", 9, 1, IG_EXTPROC_F_OBSERVE),
+                     0);
+    assert_int_equal(ig_extproc_decode_request(&f->pool, unframe(&f->out), &pr), 0);
+    assert_true(pr->observability_mode);
+    assert_true(pr->response_body->end_of_stream);
+    assert_int_equal(pr->response_body->body.len, 9);
+
+    ig_http_headers_t tr = {0};
+    ig_http_headers_add(&f->pool, &tr, IG_STRLIT("Grpc-Status"), IG_STRLIT("0"));
+    ig_buf_reset(&f->out);
+    assert_int_equal(ig_extproc_encode_response_trailers_ex(&f->out, &f->pool, &tr, IG_EXTPROC_F_OBSERVE), 0);
+    assert_int_equal(ig_extproc_decode_request(&f->pool, unframe(&f->out), &pr), 0);
+    assert_true(pr->observability_mode);
+    assert_string_equal(pr->response_trailers->trailers->headers[0]->key, "grpc-status");
+
+    /* Without the flag nothing changes on the wire: the old encoders are the flag-less variants. */
+    ig_buf_reset(&f->out);
+    assert_int_equal(ig_extproc_encode_response_body_ex(&f->out, &f->pool, "x", 1, 0, 0), 0);
+    size_t n = f->out.len;
+    char copy[64];
+    memcpy(copy, ig_buf_data(&f->out), n);
+    ig_buf_reset(&f->out);
+    assert_int_equal(ig_extproc_encode_response_body(&f->out, &f->pool, "x", 1, 0), 0);
+    assert_int_equal(f->out.len, n);
+    assert_memory_equal(ig_buf_data(&f->out), copy, n);
+    assert_false(contains(unframe(&f->out), "\x50\x01", 2));
+}
+
 /* The encoder's bytes equal a ProcessingRequest assembled by hand from the field numbers. */
 static void test_request_wire_bytes(void **state)
 {
@@ -723,6 +794,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_request_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_wire_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_modes_and_observability, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encode_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_pick_by_hand, setup, teardown),

@@ -24,17 +24,15 @@
 #include "ig/grpc.h"
 #include "ig/http.h"
 #include "ig/loop.h"
+#include "ig_test_loop.h"
 
 #define SERVER_MAX_MESSAGE 4096
 #define NBIDI              100
 
 struct env {
-    uv_loop_t loop;
-    ig_http_server_t srv;
+    struct ig_test_http fx; /* loop, HTTP/2 server, listener */
     ig_grpc_server_t *grpc;
     ig_grpc_health_t *health;
-    ig_listener_t *listener;
-    struct sockaddr_storage addr;
     ig_grpc_channel_t *ch;
     /* server observations */
     int slow_started;
@@ -43,7 +41,6 @@ struct env {
     int slow_status;
     uint64_t slow_deadline_ns;
     int bidi_server_got;
-    int drained;
 };
 
 static struct env E;
@@ -149,40 +146,19 @@ static void result_dispose(struct result *r)
     ig_buf_dispose(&r->got);
 }
 
-/* ---- loop helpers -------------------------------------------------------------------------- */
+/* ---- fixture ------------------------------------------------------------------------------- */
 
-static void tick_cb(uv_timer_t *t)
-{
-    (void)t;
-}
-
+/* Runs the fixture's loop until *flag is set or |ms| pass. */
 static int run_until(const int *flag, uint64_t ms)
 {
-    uv_timer_t tick;
-    uv_timer_init(&E.loop, &tick);
-    uv_timer_start(&tick, tick_cb, 10, 10);
-    uint64_t deadline = ig_time_ns() + ms * 1000000u;
-    while (!*flag && ig_time_ns() < deadline)
-        uv_run(&E.loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(&E.loop, UV_RUN_NOWAIT);
-    return *flag;
-}
-
-static void on_accept(ig_listener_t *l, int fd, void *arg)
-{
-    (void)l;
-    (void)arg;
-    ig_http_server_accept(&E.srv, &E.loop, fd);
+    return ig_test_run_until(&E.fx.loop, flag, ms);
 }
 
 static int setup(void **state)
 {
     (void)state;
     memset(&E, 0, sizeof(E));
-    assert_int_equal(uv_loop_init(&E.loop), 0);
-    struct ig_http_server_config cfg = {0};
-    ig_http_server_init(&E.srv, &cfg);
+    ig_test_http_start(&E.fx, NULL);
     struct ig_grpc_server_config gc = {.max_message = SERVER_MAX_MESSAGE};
     E.grpc = ig_grpc_server_create(&gc);
     assert_int_equal(ig_grpc_server_add(E.grpc, &m_unary), 0);
@@ -193,43 +169,15 @@ static int setup(void **state)
     ig_grpc_health_set(E.health, "readiness", IG_GRPC_HEALTH_SERVING);
     ig_grpc_health_set(E.health, "warming", IG_GRPC_HEALTH_NOT_SERVING);
     assert_int_equal(ig_grpc_health_register(E.health, E.grpc), 0);
-    ig_grpc_server_attach(E.grpc, &E.srv);
-    assert_int_equal(ig_addr_parse("127.0.0.1:0", &E.addr), 0);
-    assert_int_equal(ig_listener_open(&E.loop, (struct sockaddr *)&E.addr, on_accept, NULL, &E.listener), 0);
-    assert_int_equal(ig_listener_addr(E.listener, &E.addr), 0);
-    struct ig_grpc_channel_config cc = {0};
-    cc.addr = E.addr;
-    char err[128];
-    E.ch = ig_grpc_channel_create(&E.loop, &cc, err, sizeof(err));
-    assert_non_null(E.ch);
+    E.ch = ig_test_grpc_attach(&E.fx, E.grpc);
     return 0;
-}
-
-static void on_drained(ig_http_server_t *srv)
-{
-    (void)srv;
-    E.drained = 1;
-}
-
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
 }
 
 static int teardown(void **state)
 {
     (void)state;
     ig_grpc_channel_destroy(E.ch);
-    ig_http_server_drain(&E.srv, on_drained);
-    run_until(&E.drained, 3000);
-    assert_true(E.drained);
-    ig_listener_close(E.listener);
-    uv_run(&E.loop, UV_RUN_DEFAULT);
-    uv_walk(&E.loop, close_walk, NULL);
-    uv_run(&E.loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&E.loop), 0);
+    ig_test_http_stop(&E.fx);
     ig_grpc_health_destroy(E.health);
     ig_grpc_server_destroy(E.grpc);
     return 0;
@@ -252,11 +200,25 @@ static void test_unary_echo(void **state)
     result_dispose(&r);
 }
 
+struct results {
+    struct result *r;
+    int n;
+};
+
+static int all_done(void *arg)
+{
+    const struct results *rs = arg;
+    for (int i = 0; i < rs->n; i++)
+        if (!rs->r[i].done)
+            return 0;
+    return 1;
+}
+
 static void test_concurrent_unary(void **state)
 {
     enum { N = 50 };
     static struct result r[N];
-    int all = 0;
+    struct results rs = {r, N};
     (void)state;
     for (int i = 0; i < N; i++) {
         char buf[32];
@@ -265,15 +227,7 @@ static void test_concurrent_unary(void **state)
         ig_grpc_call_t *c = ig_grpc_call_start(E.ch, "/test.Echo/Unary", NULL, &r_handler, &r[i]);
         assert_int_equal(ig_grpc_call_send(c, buf, (size_t)n, 1), 0);
     }
-    uint64_t deadline = ig_time_ns() + 5000000000u;
-    while (!all && ig_time_ns() < deadline) {
-        int flag = 0;
-        run_until(&flag, 20);
-        all = 1;
-        for (int i = 0; i < N; i++)
-            all &= r[i].done;
-    }
-    assert_true(all);
+    assert_true(ig_test_run_until_true(&E.fx.loop, all_done, &rs, 5000));
     for (int i = 0; i < N; i++) {
         char buf[32];
         int n = snprintf(buf, sizeof(buf), "call-%d", i);
@@ -497,15 +451,13 @@ static void test_unavailable(void **state)
     char err[128];
     (void)state;
     /* A port that was just bound and closed again: nothing listens there. */
-    assert_int_equal(ig_addr_parse("127.0.0.1:0", &addr), 0);
-    assert_int_equal(ig_listener_open(&E.loop, (struct sockaddr *)&addr, on_accept, NULL, &l), 0);
-    assert_int_equal(ig_listener_addr(l, &addr), 0);
+    ig_test_listen(&E.fx.loop, NULL, NULL, &l, &addr);
     ig_listener_close(l);
-    uv_run(&E.loop, UV_RUN_NOWAIT);
+    uv_run(&E.fx.loop, UV_RUN_NOWAIT);
     struct ig_grpc_channel_config cc = {0};
     cc.addr = addr;
     cc.connect_timeout_ms = 2000;
-    ig_grpc_channel_t *ch = ig_grpc_channel_create(&E.loop, &cc, err, sizeof(err));
+    ig_grpc_channel_t *ch = ig_grpc_channel_create(&E.fx.loop, &cc, err, sizeof(err));
     result_init(&r);
     ig_grpc_call_t *c = ig_grpc_call_start(ch, "/test.Echo/Unary", NULL, &r_handler, &r);
     ig_grpc_call_send(c, "x", 1, 1);
@@ -522,9 +474,9 @@ static void test_keepalive_answered(void **state)
     char err[128];
     (void)state;
     struct ig_grpc_channel_config cc = {0};
-    cc.addr = E.addr;
+    cc.addr = E.fx.addr;
     cc.keepalive_ms = 50;
-    ig_grpc_channel_t *ch = ig_grpc_channel_create(&E.loop, &cc, err, sizeof(err));
+    ig_grpc_channel_t *ch = ig_grpc_channel_create(&E.fx.loop, &cc, err, sizeof(err));
     result_init(&r);
     struct ig_grpc_call_opts o = {.timeout_ms = 400};
     ig_grpc_call_t *c = ig_grpc_call_start(ch, "/test.Echo/Slow", &o, &r_handler, &r);
@@ -554,13 +506,11 @@ static void test_keepalive_unanswered(void **state)
     struct sockaddr_storage addr;
     char err[128];
     (void)state;
-    assert_int_equal(ig_addr_parse("127.0.0.1:0", &addr), 0);
-    assert_int_equal(ig_listener_open(&E.loop, (struct sockaddr *)&addr, mute_accept, NULL, &l), 0);
-    assert_int_equal(ig_listener_addr(l, &addr), 0);
+    ig_test_listen(&E.fx.loop, mute_accept, NULL, &l, &addr);
     struct ig_grpc_channel_config cc = {0};
     cc.addr = addr;
     cc.keepalive_ms = 100;
-    ig_grpc_channel_t *ch = ig_grpc_channel_create(&E.loop, &cc, err, sizeof(err));
+    ig_grpc_channel_t *ch = ig_grpc_channel_create(&E.fx.loop, &cc, err, sizeof(err));
     result_init(&r);
     uint64_t t0 = ig_time_ns();
     ig_grpc_call_t *c = ig_grpc_call_start(ch, "/test.Echo/Unary", NULL, &r_handler, &r);
@@ -600,9 +550,9 @@ static void test_plain_http_415(void **state)
     struct plain p = {0};
     (void)state;
     struct ig_http_client_config hc = {0};
-    hc.addr = E.addr;
+    hc.addr = E.fx.addr;
     hc.version = IG_HTTP_2;
-    ig_http_client_t *c = ig_http_client_create(&E.loop, &hc);
+    ig_http_client_t *c = ig_http_client_create(&E.fx.loop, &hc);
     ig_http_header_t hd[] = {{IG_STRLIT("content-type"), IG_STRLIT("application/json")}};
     ig_http_request_t req = {0};
     req.method = IG_STRLIT("POST");

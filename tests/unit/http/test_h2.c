@@ -21,18 +21,15 @@
 #include "h2_int.h"
 #include "ig/http.h"
 #include "ig/loop.h"
+#include "ig_test_loop.h"
 
 #define BIG (1u << 20)
 
 /* ---- environment --------------------------------------------------------------------------- */
 
 struct env {
-    uv_loop_t loop;
-    ig_http_server_t srv;
-    ig_listener_t *listener;
-    struct sockaddr_storage addr;
+    struct ig_test_http fx; /* loop, server, listener, accept count, drained */
     int port;
-    size_t accepts;
     /* server-side observations */
     int srv_closes;
     int srv_last_err;
@@ -41,7 +38,6 @@ struct env {
     size_t pause_got;         /* body bytes /pause received */
     size_t pause_first;       /* length of the first on_body after resume */
     int pause_resumed;
-    int drained;
     size_t big_total;           /* /big: response size (0: BIG_RESPONSE) */
     size_t big_sent;            /* /big: response bytes written */
     int big_eagain;             /* /big: writes that returned IG_EAGAIN */
@@ -50,14 +46,6 @@ struct env {
 };
 
 static struct env E;
-
-static void on_accept(ig_listener_t *l, int fd, void *arg)
-{
-    (void)l;
-    (void)arg;
-    E.accepts++;
-    ig_http_server_accept(&E.srv, &E.loop, fd);
-}
 
 /* ---- server handlers ----------------------------------------------------------------------- */
 
@@ -84,7 +72,8 @@ static void echo_on_writable(ig_http_stream_t *s)
     ig_http_stream_read_pause(s, 0);
 }
 
-static const struct ig_http_stream_handler echo_h = {echo_on_body, echo_on_writable, srv_on_close};
+static const struct ig_http_stream_handler echo_h = {
+    .on_body = echo_on_body, .on_writable = echo_on_writable, .on_close = srv_on_close};
 
 static void pause_on_body(ig_http_stream_t *s, const char *data, size_t len, int end)
 {
@@ -124,10 +113,10 @@ static void big_on_writable(ig_http_stream_t *s)
     big_pump(s);
 }
 
-static const struct ig_http_stream_handler big_h = {NULL, big_on_writable, srv_on_close};
+static const struct ig_http_stream_handler big_h = {.on_writable = big_on_writable, .on_close = srv_on_close};
 
-static const struct ig_http_stream_handler pause_h = {pause_on_body, NULL, srv_on_close};
-static const struct ig_http_stream_handler plain_h = {NULL, NULL, srv_on_close};
+static const struct ig_http_stream_handler pause_h = {.on_body = pause_on_body, .on_close = srv_on_close};
+static const struct ig_http_stream_handler plain_h = {.on_close = srv_on_close};
 
 static void on_request(ig_http_stream_t *s)
 {
@@ -239,11 +228,11 @@ static const struct ig_http_cstream_handler client_h = {
 static ig_http_client_t *new_client(void)
 {
     struct ig_http_client_config cfg = {0};
-    cfg.addr = E.addr;
+    cfg.addr = E.fx.addr;
     cfg.version = IG_HTTP_2;
     cfg.ssl_ctx = E.cli_tls;
     cfg.sni = E.cli_tls != NULL ? "localhost" : NULL;
-    return ig_http_client_create(&E.loop, &cfg);
+    return ig_http_client_create(&E.fx.loop, &cfg);
 }
 
 static void start(ig_http_client_t *c, struct creq *r, const char *method, const char *path, const char *body,
@@ -268,29 +257,15 @@ static void start(ig_http_client_t *c, struct creq *r, const char *method, const
 
 /* ---- loop helpers -------------------------------------------------------------------------- */
 
-static void tick_cb(uv_timer_t *t)
-{
-    (void)t;
-}
-
-/* Runs the loop until *flag becomes nonzero or |ms| pass; returns the flag. */
+/* Runs the fixture's loop until *flag becomes nonzero or |ms| pass; returns the flag. */
 static int run_until(const int *flag, uint64_t ms)
 {
-    uv_timer_t tick;
-    uv_timer_init(&E.loop, &tick);
-    uv_timer_start(&tick, tick_cb, 10, 10);
-    uint64_t deadline = ig_time_ns() + ms * 1000000u;
-    while (!*flag && ig_time_ns() < deadline)
-        uv_run(&E.loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(&E.loop, UV_RUN_NOWAIT);
-    return *flag;
+    return ig_test_run_until(&E.fx.loop, flag, ms);
 }
 
 static void run_for(uint64_t ms)
 {
-    int never = 0;
-    run_until(&never, ms);
+    ig_test_run_for(&E.fx.loop, ms);
 }
 
 static uint64_t idle_timeout_ms; /* server config for the next setup, 0: default */
@@ -300,16 +275,12 @@ static int setup_with(SSL_CTX *srv_tls, SSL_CTX *cli_tls)
     memset(&E, 0, sizeof(E));
     E.srv_tls = srv_tls;
     E.cli_tls = cli_tls;
-    assert_int_equal(uv_loop_init(&E.loop), 0);
     struct ig_http_server_config cfg = {0};
     cfg.ssl_ctx = srv_tls;
     cfg.idle_timeout_ms = idle_timeout_ms;
-    ig_http_server_init(&E.srv, &cfg);
-    E.srv.on_request = on_request;
-    assert_int_equal(ig_addr_parse("127.0.0.1:0", &E.addr), 0);
-    assert_int_equal(ig_listener_open(&E.loop, (struct sockaddr *)&E.addr, on_accept, NULL, &E.listener), 0);
-    assert_int_equal(ig_listener_addr(E.listener, &E.addr), 0);
-    E.port = ntohs(((struct sockaddr_in *)&E.addr)->sin_port);
+    ig_test_http_start(&E.fx, &cfg);
+    E.fx.srv.on_request = on_request;
+    E.port = ntohs(((struct sockaddr_in *)&E.fx.addr)->sin_port);
     return 0;
 }
 
@@ -337,31 +308,10 @@ static int setup_tls(void **state)
     return setup_with(srv_tls, cli_tls);
 }
 
-static void on_drained(ig_http_server_t *srv)
-{
-    (void)srv;
-    E.drained = 1;
-}
-
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
 static int teardown(void **state)
 {
     (void)state;
-    if (!E.drained)
-        ig_http_server_drain(&E.srv, on_drained);
-    run_until(&E.drained, 3000);
-    assert_true(E.drained);
-    ig_listener_close(E.listener);
-    uv_run(&E.loop, UV_RUN_DEFAULT);
-    uv_walk(&E.loop, close_walk, NULL);
-    uv_run(&E.loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&E.loop), 0);
+    ig_test_http_stop(&E.fx);
     SSL_CTX_free(E.srv_tls);
     SSL_CTX_free(E.cli_tls);
     return 0;
@@ -403,7 +353,7 @@ static int64_t run_nghttp(const char **args, const char *out_path)
     o.stdio_count = 3;
     o.stdio = stdio;
     ch.proc.data = &ch;
-    int rc = uv_spawn(&E.loop, &ch.proc, &o);
+    int rc = uv_spawn(&E.fx.loop, &ch.proc, &o);
     close(fd);
     if (rc != 0) {
         fprintf(stderr, "nghttp not runnable: %s\n", uv_strerror(rc));
@@ -497,7 +447,7 @@ static void test_client_get_post(void **state)
     assert_int_equal(post.status, 200);
     assert_int_equal(post.body.len, BIG);
     assert_memory_equal(ig_buf_data(&post.body), body, BIG);
-    assert_int_equal(E.accepts, 1); /* both on one connection */
+    assert_int_equal(E.fx.accepts, 1); /* both on one connection */
     assert_true(E.srv_closes == 2);
     ig_buf_dispose(&get.body);
     ig_buf_dispose(&post.body);
@@ -511,6 +461,20 @@ static void test_client_get_post_tls(void **state)
     test_client_get_post(state);
 }
 
+struct creqs {
+    struct creq *r;
+    int n;
+};
+
+static int all_closed(void *arg)
+{
+    const struct creqs *rs = arg;
+    for (int i = 0; i < rs->n; i++)
+        if (!rs->r[i].closed)
+            return 0;
+    return 1;
+}
+
 static void test_client_100_concurrent(void **state)
 {
     (void)state;
@@ -522,15 +486,8 @@ static void test_client_100_concurrent(void **state)
         snprintf(paths[i], sizeof(paths[i]), "/r%d", i);
         start(c, &r[i], "GET", paths[i], NULL, 0);
     }
-    int all = 0;
-    uint64_t deadline = ig_time_ns() + 5000000000u;
-    while (!all && ig_time_ns() < deadline) {
-        run_for(5);
-        all = 1;
-        for (int i = 0; i < N; i++)
-            all &= r[i].closed;
-    }
-    assert_true(all);
+    struct creqs rs = {r, N};
+    assert_true(ig_test_run_until_true(&E.fx.loop, all_closed, &rs, 5000));
     for (int i = 0; i < N; i++) {
         char want[40];
         snprintf(want, sizeof(want), "GET /r%d", i);
@@ -540,7 +497,7 @@ static void test_client_100_concurrent(void **state)
         assert_memory_equal(ig_buf_data(&r[i].body), want, strlen(want));
         ig_buf_dispose(&r[i].body);
     }
-    assert_int_equal(E.accepts, 1);
+    assert_int_equal(E.fx.accepts, 1);
     assert_int_equal(E.srv_closes, N);
     free(r);
     ig_http_client_destroy(c);
@@ -602,11 +559,11 @@ static void test_goaway_on_drain(void **state)
     assert_true(run_until(&held.status, 5000));
     assert_non_null(E.held);
 
-    ig_http_server_drain(&E.srv, on_drained);
+    ig_test_http_drain(&E.fx);
     run_for(100);
     /* GOAWAY received: the open stream goes on, the connection takes no new stream. */
     assert_false(held.closed);
-    assert_false(E.drained);
+    assert_false(E.fx.drained);
     start(c, &late, "GET", "/late", NULL, 0);
     assert_true(run_until(&late.closed, 5000));
     assert_int_not_equal(late.err, 0);
@@ -616,11 +573,17 @@ static void test_goaway_on_drain(void **state)
     assert_int_equal(held.err, 0);
     assert_int_equal(held.body.len, 4);
     assert_memory_equal(ig_buf_data(&held.body), "done", 4);
-    assert_true(run_until(&E.drained, 3000));
-    assert_int_equal(ig_http_server_connections(&E.srv), 0);
+    assert_true(run_until(&E.fx.drained, 3000));
+    assert_int_equal(ig_http_server_connections(&E.fx.srv), 0);
     ig_buf_dispose(&held.body);
     ig_buf_dispose(&late.body);
     ig_http_client_destroy(c);
+}
+
+static int two_server_closes(void *arg)
+{
+    (void)arg;
+    return E.srv_closes == 2;
 }
 
 static void test_server_reset_and_conn_loss(void **state)
@@ -642,11 +605,7 @@ static void test_server_reset_and_conn_loss(void **state)
     ig_http_client_destroy(c);
     assert_true(held.closed);
     assert_int_equal(held.err, IG_ECANCELED);
-    int two = 0;
-    uint64_t deadline = ig_time_ns() + 5000000000u;
-    while (!(two = E.srv_closes == 2) && ig_time_ns() < deadline)
-        run_for(10);
-    assert_true(two);
+    assert_true(ig_test_run_until_true(&E.fx.loop, two_server_closes, NULL, 5000));
     assert_int_equal(E.srv_last_err, IG_ECLOSED);
     assert_null(E.held);
     ig_buf_dispose(&rst.body);
@@ -716,10 +675,10 @@ static void test_server_socket_backpressure(void **state)
     E.big_total = 64u << 20;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
-    assert_int_equal(connect(fd, (struct sockaddr *)&E.addr, sizeof(struct sockaddr_in)), 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&E.fx.addr, sizeof(struct sockaddr_in)), 0);
     assert_int_equal(write(fd, hello, sizeof(hello)), (ssize_t)sizeof(hello));
     run_for(500);
-    assert_int_equal(ig_http_server_connections(&E.srv), 1);
+    assert_int_equal(ig_http_server_connections(&E.fx.srv), 1);
     assert_true(E.big_sent > (1u << 20));
     assert_true(E.big_sent < E.big_total / 2);
     assert_true(E.big_eagain > 0);
@@ -740,6 +699,12 @@ static int setup_idle(void **state)
     return rc;
 }
 
+static int no_connections(void *arg)
+{
+    (void)arg;
+    return ig_http_server_connections(&E.fx.srv) == 0;
+}
+
 static void test_server_idle_timeout(void **state)
 {
     (void)state;
@@ -748,14 +713,10 @@ static void test_server_idle_timeout(void **state)
     start(c, &r, "GET", "/idle", NULL, 0);
     assert_true(run_until(&r.closed, 5000));
     assert_int_equal(r.err, 0);
-    assert_int_equal(ig_http_server_connections(&E.srv), 1);
+    assert_int_equal(ig_http_server_connections(&E.fx.srv), 1);
     run_for(100);
-    assert_int_equal(ig_http_server_connections(&E.srv), 1);
-    int gone = 0;
-    uint64_t deadline = ig_time_ns() + 3000000000u;
-    while (!(gone = ig_http_server_connections(&E.srv) == 0) && ig_time_ns() < deadline)
-        run_for(10);
-    assert_true(gone);
+    assert_int_equal(ig_http_server_connections(&E.fx.srv), 1);
+    assert_true(ig_test_run_until_true(&E.fx.loop, no_connections, NULL, 3000));
     ig_buf_dispose(&r.body);
     ig_http_client_destroy(c);
 }
@@ -816,29 +777,24 @@ static void fake_accept(ig_listener_t *l, int fd, void *arg)
     (void)arg;
     struct ig_sock_config sc = {0};
     IG_ASSERT(F.sock == NULL);
-    F.sock = ig_sock_accept(&E.loop, fd, &sc, &fake_ops, NULL);
+    F.sock = ig_sock_accept(&E.fx.loop, fd, &sc, &fake_ops, NULL);
 }
 
 static void test_client_goaway_refuses_later_streams(void **state)
 {
     (void)state;
     ig_listener_t *l;
-    struct sockaddr_storage a;
     memset(&F, 0, sizeof(F));
-    uv_timer_init(&E.loop, &F.timer);
-    assert_int_equal(ig_addr_parse("127.0.0.1:0", &a), 0);
-    assert_int_equal(ig_listener_open(&E.loop, (struct sockaddr *)&a, fake_accept, NULL, &l), 0);
-    assert_int_equal(ig_listener_addr(l, &E.addr), 0);
+    uv_timer_init(&E.fx.loop, &F.timer);
+    /* new_client() connects to E.fx.addr: point it at the fake server instead. */
+    ig_test_listen(&E.fx.loop, fake_accept, NULL, &l, &E.fx.addr);
 
     ig_http_client_t *c = new_client();
     struct creq r[3] = {{0}};
     for (int i = 0; i < 3; i++)
         start(c, &r[i], "GET", "/g", NULL, 0);
-    int all = 0;
-    uint64_t deadline = ig_time_ns() + 5000000000u;
-    while (!(all = r[0].closed && r[1].closed && r[2].closed) && ig_time_ns() < deadline)
-        run_for(10);
-    assert_true(all);
+    struct creqs rs = {r, 3};
+    assert_true(ig_test_run_until_true(&E.fx.loop, all_closed, &rs, 5000));
     assert_int_equal(r[0].err, 0);
     assert_int_equal(r[0].status, 200);
     assert_int_equal(r[0].body.len, 2);

@@ -18,15 +18,12 @@
 
 #include "ig/http.h"
 #include "ig/loop.h"
+#include "ig_test_loop.h"
 
 #define LARGE (3u << 20)
 
 struct env {
-    uv_loop_t loop;
-    ig_http_server_t srv;
-    ig_listener_t *listener;
-    struct sockaddr_storage addr;
-    int drained;
+    struct ig_test_http fx; /* loop, server, listener */
     int srv_closed;
     int srv_err;
     int h1_rc; /* what write_trailers returned on an HTTP/1.1 stream */
@@ -75,13 +72,6 @@ static void on_request(ig_http_stream_t *s)
     /* The response is over: no second set, no more body. */
     assert_int_equal(ig_http_stream_write_trailers(s, trailers, 2), IG_EINVAL);
     assert_int_equal(ig_http_stream_write(s, "x", 1, 0), IG_EINVAL);
-}
-
-static void on_accept(ig_listener_t *l, int fd, void *arg)
-{
-    (void)l;
-    (void)arg;
-    ig_http_server_accept(&E.srv, &E.loop, fd);
 }
 
 /* ---- client -------------------------------------------------------------------------------- */
@@ -133,67 +123,24 @@ static void c_on_close(ig_http_cstream_t *cs, int err)
 static const struct ig_http_cstream_handler client_h = {
     .on_response = c_on_response, .on_body = c_on_body, .on_close = c_on_close, .on_trailers = c_on_trailers};
 
-/* ---- loop ---------------------------------------------------------------------------------- */
-
-static void tick_cb(uv_timer_t *t)
-{
-    (void)t;
-}
-
-static int run_until(const int *flag, uint64_t ms)
-{
-    uv_timer_t tick;
-    uv_timer_init(&E.loop, &tick);
-    uv_timer_start(&tick, tick_cb, 10, 10);
-    uint64_t deadline = ig_time_ns() + ms * 1000000u;
-    while (!*flag && ig_time_ns() < deadline)
-        uv_run(&E.loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(&E.loop, UV_RUN_NOWAIT);
-    return *flag;
-}
+/* ---- fixture ------------------------------------------------------------------------------- */
 
 static int setup(void **state)
 {
     (void)state;
     memset(&E, 0, sizeof(E));
-    assert_int_equal(uv_loop_init(&E.loop), 0);
-    struct ig_http_server_config cfg = {0};
-    ig_http_server_init(&E.srv, &cfg);
-    E.srv.on_request = on_request;
-    assert_int_equal(ig_addr_parse("127.0.0.1:0", &E.addr), 0);
-    assert_int_equal(ig_listener_open(&E.loop, (struct sockaddr *)&E.addr, on_accept, NULL, &E.listener), 0);
-    assert_int_equal(ig_listener_addr(E.listener, &E.addr), 0);
+    ig_test_http_start(&E.fx, NULL);
+    E.fx.srv.on_request = on_request;
     E.large = malloc(LARGE);
     assert_non_null(E.large);
     memset(E.large, 'L', LARGE);
     return 0;
 }
 
-static void on_drained(ig_http_server_t *srv)
-{
-    (void)srv;
-    E.drained = 1;
-}
-
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
 static int teardown(void **state)
 {
     (void)state;
-    ig_http_server_drain(&E.srv, on_drained);
-    run_until(&E.drained, 3000);
-    assert_true(E.drained);
-    ig_listener_close(E.listener);
-    uv_run(&E.loop, UV_RUN_DEFAULT);
-    uv_walk(&E.loop, close_walk, NULL);
-    uv_run(&E.loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&E.loop), 0);
+    ig_test_http_stop(&E.fx);
     free(E.large);
     return 0;
 }
@@ -201,9 +148,9 @@ static int teardown(void **state)
 static void fetch(int version, const char *path, struct creq *r)
 {
     struct ig_http_client_config cfg = {0};
-    cfg.addr = E.addr;
+    cfg.addr = E.fx.addr;
     cfg.version = version;
-    ig_http_client_t *c = ig_http_client_create(&E.loop, &cfg);
+    ig_http_client_t *c = ig_http_client_create(&E.fx.loop, &cfg);
     ig_http_request_t req = {0};
     req.method = IG_STRLIT("GET");
     req.path = ig_iov_cstr(path);
@@ -212,7 +159,7 @@ static void fetch(int version, const char *path, struct creq *r)
     req.content_length = -1;
     memset(r, 0, sizeof(*r));
     ig_http_client_request(c, &req, 1, &client_h, r);
-    assert_true(run_until(&r->done, 5000));
+    assert_true(ig_test_run_until(&E.fx.loop, &r->done, 5000));
     ig_http_client_destroy(c);
 }
 
@@ -230,7 +177,7 @@ static void test_body_then_trailers(void **state)
     assert_int_equal(r.body_after_trailers, 0);
     assert_true(r.end_after_trailers);
     assert_string_equal(r.trailer_dump, "grpc-status=0;x-checksum=abc;");
-    assert_true(run_until(&E.srv_closed, 2000));
+    assert_true(ig_test_run_until(&E.fx.loop, &E.srv_closed, 2000));
     assert_int_equal(E.srv_err, 0);
 }
 

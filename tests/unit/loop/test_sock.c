@@ -19,43 +19,13 @@
 #include <cmocka.h>
 
 #include "ig/loop.h"
+#include "ig_test_loop.h"
+#include "ig_test_sock.h"
 
 #define GUARD_MS 5000
 
+/* Each test runs in its own guarded loop (ig_test_loop_begin / ig_test_loop_end): a hang fails. */
 static uv_loop_t loop;
-static uv_timer_t guard;
-
-static void on_guard(uv_timer_t *t)
-{
-    (void)t;
-    fail_msg("test did not finish within %d ms", GUARD_MS);
-}
-
-static void loop_begin(void)
-{
-    assert_int_equal(uv_loop_init(&loop), 0);
-    uv_timer_init(&loop, &guard);
-    uv_timer_start(&guard, on_guard, GUARD_MS, 0);
-    uv_unref((uv_handle_t *)&guard);
-}
-
-/* Runs until every socket and listener is closed, then checks nothing was left open. */
-static void loop_end(void)
-{
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
-}
-
-static void listen_any(ig_accept_cb cb, void *arg, ig_listener_t **l, struct sockaddr_storage *addr)
-{
-    struct sockaddr_storage any;
-    assert_int_equal(ig_addr_parse("127.0.0.1:0", &any), 0);
-    assert_int_equal(ig_listener_open(&loop, (struct sockaddr *)&any, cb, arg, l), 0);
-    assert_int_equal(ig_listener_addr(*l, addr), 0);
-    assert_int_not_equal(((struct sockaddr_in *)addr)->sin_port, 0);
-}
 
 /* ---- echo ------------------------------------------------------------------------------------ */
 
@@ -145,11 +115,11 @@ static void test_echo(void **state)
     struct sockaddr_storage addr;
     memset(&st, 0, sizeof(st));
     st.expect_len = 150000;
-    loop_begin();
-    listen_any(echo_accept, &st, &st.listener, &addr);
+    ig_test_loop_begin(&loop, GUARD_MS);
+    ig_test_listen(&loop, echo_accept, &st, &st.listener, &addr);
     ig_sock_t *c = ig_sock_connect(&loop, (struct sockaddr *)&addr, NULL, &echo_cli_ops, &st);
     assert_non_null(c);
-    loop_end();
+    ig_test_loop_end(&loop);
     assert_int_equal(st.client_connected, 1);
     assert_int_equal(st.client_closed, 1);
     assert_int_equal(st.client_close_err, 0);
@@ -273,13 +243,13 @@ static void test_backpressure(void **state)
     ig_listener_t *l;
     memset(&st, 0, sizeof(st));
     st.raw_fd = -1;
-    loop_begin();
+    ig_test_loop_begin(&loop, GUARD_MS);
     uv_timer_init(&loop, &st.pump);
     st.pump.data = &st;
-    listen_any(bp_accept, &st, &l, &addr);
+    ig_test_listen(&loop, bp_accept, &st, &l, &addr);
     struct ig_sock_config cfg = {.max_pending = BP_MAX, .low_water = BP_LOW};
     st.client = ig_sock_connect(&loop, (struct sockaddr *)&addr, &cfg, &bp_cli_ops, &st);
-    loop_end();
+    ig_test_loop_end(&loop);
     assert_int_equal(st.toobig_seen, 1);
     assert_int_equal(st.drained, 1);
     assert_int_equal(st.client_closed, 1);
@@ -327,12 +297,6 @@ static void cr_srv_close(ig_sock_t *s, int err)
 
 static const struct ig_sock_ops cr_srv_ops = {.on_read = cr_srv_read, .on_close = cr_srv_close};
 
-static void cr_accept(ig_listener_t *l, int fd, void *arg)
-{
-    ig_sock_accept(&loop, fd, NULL, &cr_srv_ops, arg);
-    ig_listener_close(l);
-}
-
 static void cr_cli_connect(ig_sock_t *s, int status)
 {
     assert_int_equal(status, 0);
@@ -359,12 +323,9 @@ static const struct ig_sock_ops cr_cli_ops = {
 
 static void run_cr(struct cr_state *st)
 {
-    struct sockaddr_storage addr;
-    ig_listener_t *l;
-    loop_begin();
-    listen_any(cr_accept, st, &l, &addr);
-    ig_sock_connect(&loop, (struct sockaddr *)&addr, NULL, &cr_cli_ops, st);
-    loop_end();
+    ig_test_loop_begin(&loop, GUARD_MS);
+    ig_test_sock_pair(&loop, NULL, &cr_srv_ops, NULL, &cr_cli_ops, st);
+    ig_test_loop_end(&loop);
 }
 
 static void test_close_in_on_read(void **state)
@@ -435,15 +396,15 @@ static void test_connect_refused(void **state)
     struct sockaddr_storage addr;
     ig_listener_t *l;
     memset(&st, 0, sizeof(st));
-    loop_begin();
+    ig_test_loop_begin(&loop, GUARD_MS);
     /* A port that was just free: bind, learn it, close. */
-    listen_any(NULL, NULL, &l, &addr);
+    ig_test_listen(&loop, NULL, NULL, &l, &addr);
     ig_listener_close(l);
     uv_run(&loop, UV_RUN_DEFAULT);
     ig_sock_t *s = ig_sock_connect(&loop, (struct sockaddr *)&addr, NULL, &cf_ops, &st);
     assert_non_null(s);
     assert_int_equal(st.connects, 0); /* reported from the loop, never from inside connect */
-    loop_end();
+    ig_test_loop_end(&loop);
     assert_int_equal(st.connects, 1);
     assert_int_equal(st.connect_status, IG_ECONNECT);
     assert_int_equal(st.closes, 1);
@@ -459,11 +420,11 @@ static void test_connect_bad_address(void **state)
     memset(&st, 0, sizeof(st));
     memset(&addr, 0, sizeof(addr));
     addr.ss_family = AF_UNIX; /* not TCP: uv_tcp_connect fails synchronously */
-    loop_begin();
+    ig_test_loop_begin(&loop, GUARD_MS);
     ig_sock_t *s = ig_sock_connect(&loop, (struct sockaddr *)&addr, NULL, &cf_ops, &st);
     assert_non_null(s);
     assert_int_equal(st.connects, 0);
-    loop_end();
+    ig_test_loop_end(&loop);
     assert_int_equal(st.connects, 1);
     assert_int_equal(st.connect_status, IG_ECONNECT);
     assert_int_equal(st.closes, 1);
@@ -476,12 +437,12 @@ static void test_abort_while_connecting(void **state)
     struct sockaddr_storage addr;
     ig_listener_t *l;
     memset(&st, 0, sizeof(st));
-    loop_begin();
-    listen_any(NULL, NULL, &l, &addr);
+    ig_test_loop_begin(&loop, GUARD_MS);
+    ig_test_listen(&loop, NULL, NULL, &l, &addr);
     ig_sock_t *s = ig_sock_connect(&loop, (struct sockaddr *)&addr, NULL, &cf_ops, &st);
     ig_sock_abort(s, 0);
     ig_listener_close(l);
-    loop_end();
+    ig_test_loop_end(&loop);
     assert_int_equal(st.connects, 0);
     assert_int_equal(st.closes, 1);
     assert_int_equal(st.close_err, IG_ECANCELED);
@@ -494,8 +455,8 @@ static void test_listener_addrinuse(void **state)
     (void)state;
     struct sockaddr_storage addr;
     ig_listener_t *a, *b;
-    loop_begin();
-    listen_any(NULL, NULL, &a, &addr);
+    ig_test_loop_begin(&loop, GUARD_MS);
+    ig_test_listen(&loop, NULL, NULL, &a, &addr);
     /* Same address with SO_REUSEPORT on both: allowed (one per worker). */
     assert_int_equal(ig_listener_open(&loop, (struct sockaddr *)&addr, NULL, NULL, &b), 0);
     ig_listener_close(b);
@@ -510,68 +471,12 @@ static void test_listener_addrinuse(void **state)
     struct sockaddr_storage foreign;
     assert_int_equal(ig_addr_parse("192.0.2.1:0", &foreign), 0);
     assert_int_equal(ig_listener_open(&loop, (struct sockaddr *)&foreign, NULL, NULL, &b), -EADDRNOTAVAIL);
-    loop_end();
+    ig_test_loop_end(&loop);
 }
 
 /* ---- read pause, writev before connect ------------------------------------------------------ */
 
 #define PZ_TOTAL 300000
-
-struct pz_state {
-    uv_timer_t resume;
-    ig_sock_t *server;
-    int paused;
-    int read_while_paused;
-    int pauses;
-    size_t got;
-    int bad;
-    int server_closed, client_closed, client_err;
-};
-
-static void pz_resume(uv_timer_t *t)
-{
-    struct pz_state *st = t->data;
-    st->paused = 0;
-    ig_sock_read_pause(st->server, 0);
-}
-
-static void pz_srv_read(ig_sock_t *s, const char *data, size_t len)
-{
-    struct pz_state *st = s->data;
-    if (st->paused)
-        st->read_while_paused++;
-    for (size_t i = 0; i < len; i++) {
-        if (data[i] != (char)((st->got + i) % 253))
-            st->bad++;
-    }
-    st->got += len;
-    if (st->got == PZ_TOTAL) {
-        ig_sock_close(s);
-        return;
-    }
-    /* Pause after every read and resume from a timer: input must wait, in order. */
-    st->paused = 1;
-    st->pauses++;
-    ig_sock_read_pause(s, 1);
-    uv_timer_start(&st->resume, pz_resume, 1, 0);
-}
-
-static void pz_srv_close(ig_sock_t *s, int err)
-{
-    struct pz_state *st = s->data;
-    (void)err;
-    st->server_closed++;
-    uv_close((uv_handle_t *)&st->resume, NULL);
-}
-
-static const struct ig_sock_ops pz_srv_ops = {.on_read = pz_srv_read, .on_close = pz_srv_close};
-
-static void pz_accept(ig_listener_t *l, int fd, void *arg)
-{
-    struct pz_state *st = arg;
-    st->server = ig_sock_accept(&loop, fd, NULL, &pz_srv_ops, st);
-    ig_listener_close(l);
-}
 
 static void pz_cli_connect(ig_sock_t *s, int status)
 {
@@ -579,37 +484,25 @@ static void pz_cli_connect(ig_sock_t *s, int status)
     assert_int_equal(status, 0);
 }
 
-static void pz_cli_close(ig_sock_t *s, int err)
-{
-    struct pz_state *st = s->data;
-    st->client_closed++;
-    st->client_err = err;
-}
-
 static const struct ig_sock_ops pz_cli_ops = {
-    .on_connect = pz_cli_connect, .on_read = bp_noread, .on_close = pz_cli_close};
+    .on_connect = pz_cli_connect, .on_read = ig_test_pacer_client_read, .on_close = ig_test_pacer_client_close};
 
 static void test_pause_and_writev_before_connect(void **state)
 {
     (void)state;
-    static struct pz_state st;
+    static struct ig_test_pacer st;
     static char data[PZ_TOTAL];
     struct sockaddr_storage addr;
-    ig_listener_t *l;
-    memset(&st, 0, sizeof(st));
-    for (size_t i = 0; i < PZ_TOTAL; i++)
-        data[i] = (char)(i % 253);
-    loop_begin();
-    uv_timer_init(&loop, &st.resume);
-    st.resume.data = &st;
-    listen_any(pz_accept, &st, &l, &addr);
+    ig_test_pattern_fill(data, 0, PZ_TOTAL);
+    ig_test_loop_begin(&loop, GUARD_MS);
+    ig_test_pacer_start(&st, &loop, PZ_TOTAL, NULL, &addr);
     ig_sock_t *c = ig_sock_connect(&loop, (struct sockaddr *)&addr, NULL, &pz_cli_ops, &st);
     /* Queued before the connection exists; sent once it does. */
     ig_iov_t iov[3] = {ig_iov(data, 1), ig_iov(data + 1, 99999), ig_iov(data + 100000, PZ_TOTAL - 100000)};
     assert_int_equal(ig_sock_writev(c, iov, 3), 0);
     assert_int_equal(ig_sock_pending(c), PZ_TOTAL);
     assert_int_equal(ig_sock_write(c, data, 5u << 20), IG_ETOOBIG); /* over the 4 MiB default */
-    loop_end();
+    ig_test_loop_end(&loop);
     assert_int_equal(st.got, PZ_TOTAL);
     assert_int_equal(st.bad, 0);
     assert_int_equal(st.read_while_paused, 0);
@@ -650,12 +543,6 @@ static void big_srv_close(ig_sock_t *s, int err)
 
 static const struct ig_sock_ops big_srv_ops = {.on_read = big_srv_read, .on_close = big_srv_close};
 
-static void big_accept(ig_listener_t *l, int fd, void *arg)
-{
-    ig_sock_accept(&loop, fd, NULL, &big_srv_ops, arg);
-    ig_listener_close(l);
-}
-
 static void big_cli_read(ig_sock_t *s, const char *data, size_t len)
 {
     struct big_state *st = s->data;
@@ -680,13 +567,10 @@ static void test_close_flushes_everything(void **state)
 {
     (void)state;
     struct big_state st;
-    struct sockaddr_storage addr;
-    ig_listener_t *l;
     memset(&st, 0, sizeof(st));
-    loop_begin();
-    listen_any(big_accept, &st, &l, &addr);
-    ig_sock_connect(&loop, (struct sockaddr *)&addr, NULL, &big_cli_ops, &st);
-    loop_end();
+    ig_test_loop_begin(&loop, GUARD_MS);
+    ig_test_sock_pair(&loop, NULL, &big_srv_ops, NULL, &big_cli_ops, &st);
+    ig_test_loop_end(&loop);
     assert_int_equal(st.got, BIG_REPLY);
     assert_int_equal(st.bad, 0);
     assert_int_equal(st.closes, 2);
@@ -756,23 +640,14 @@ static const struct ig_sock_ops pp_cli_ops = {
     .on_connect = pp_cli_connect, .on_read = pp_cli_read, .on_close = pp_close};
 static const struct ig_sock_ops pp_srv_ops = {.on_read = srv_read, .on_close = pp_close};
 
-static void pp_accept(ig_listener_t *l, int fd, void *arg)
-{
-    ig_sock_accept(&loop, fd, NULL, &pp_srv_ops, arg);
-    ig_listener_close(l);
-}
-
 static void test_steady_state_no_malloc(void **state)
 {
     (void)state;
     struct pp_state st;
-    struct sockaddr_storage addr;
-    ig_listener_t *l;
     memset(&st, 0, sizeof(st));
-    loop_begin();
-    listen_any(pp_accept, &st, &l, &addr);
-    ig_sock_connect(&loop, (struct sockaddr *)&addr, NULL, &pp_cli_ops, &st);
-    loop_end();
+    ig_test_loop_begin(&loop, GUARD_MS);
+    ig_test_sock_pair(&loop, NULL, &pp_srv_ops, NULL, &pp_cli_ops, &st);
+    ig_test_loop_end(&loop);
     assert_int_equal(st.rounds, PP_ROUNDS);
     assert_int_equal(st.closes, 2);
 }
@@ -817,8 +692,8 @@ static void test_listener_emfile_backoff(void **state)
     struct rlimit saved, low;
     struct rusage ru0, ru1;
     memset(&st, 0, sizeof(st));
-    loop_begin();
-    listen_any(mf_accept, &st, &st.listener, &addr);
+    ig_test_loop_begin(&loop, GUARD_MS);
+    ig_test_listen(&loop, mf_accept, &st, &st.listener, &addr);
     int client = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     assert_true(client >= 0);
     connect(client, (struct sockaddr *)&addr, sizeof(struct sockaddr_in)); /* completes in the backlog */
@@ -843,7 +718,7 @@ static void test_listener_emfile_backoff(void **state)
     ig_log_set_level(IG_LOG_ERROR); /* the warning is expected */
     getrusage(RUSAGE_SELF, &ru0);
     st.start_ns = ig_time_ns();
-    loop_end();
+    ig_test_loop_end(&loop);
     getrusage(RUSAGE_SELF, &ru1);
     ig_log_set_level(level);
     setrlimit(RLIMIT_NOFILE, &saved);
@@ -934,9 +809,9 @@ static void test_drain_driven_writer(void **state)
     assert_int_equal(listen(st.lfd, 4), 0);
     assert_int_equal(getsockname(st.lfd, (struct sockaddr *)&sin, &len), 0);
     assert_int_equal(pthread_create(&th, NULL, dr_reader, &st), 0);
-    loop_begin();
+    ig_test_loop_begin(&loop, GUARD_MS);
     ig_sock_connect(&loop, (struct sockaddr *)&sin, NULL, &dr_ops, &st);
-    loop_end();
+    ig_test_loop_end(&loop);
     pthread_join(th, NULL);
     close(st.lfd);
     assert_int_equal(st.closes, 1);

@@ -15,34 +15,14 @@
 #include <cmocka.h>
 
 #include "ig/loop.h"
+#include "ig_test_loop.h"
+#include "ig_test_sock.h"
 
 #define GUARD_MS 5000
 
+/* Each test runs in its own guarded loop (ig_test_loop_begin / ig_test_loop_end): a hang fails. */
 static uv_loop_t loop;
-static uv_timer_t guard;
 static char dir[64], cert[128], key[128];
-
-static void on_guard(uv_timer_t *t)
-{
-    (void)t;
-    fail_msg("test did not finish within %d ms", GUARD_MS);
-}
-
-static void loop_begin(void)
-{
-    assert_int_equal(uv_loop_init(&loop), 0);
-    uv_timer_init(&loop, &guard);
-    uv_timer_start(&guard, on_guard, GUARD_MS, 0);
-    uv_unref((uv_handle_t *)&guard);
-}
-
-static void loop_end(void)
-{
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
-}
 
 static int group_setup(void **state)
 {
@@ -68,8 +48,6 @@ static int group_teardown(void **state)
 
 struct tls_state {
     SSL_CTX *server_ctx;
-    struct ig_sock_config server_cfg;
-    ig_listener_t *listener;
     int server_closed, server_err;
     char server_alpn[16];
     int connected, connect_status, client_closed, client_err;
@@ -102,13 +80,6 @@ static void srv_close(ig_sock_t *s, int err)
 }
 
 static const struct ig_sock_ops srv_ops = {.on_read = srv_read, .on_close = srv_close};
-
-static void on_accept(ig_listener_t *l, int fd, void *arg)
-{
-    struct tls_state *st = arg;
-    ig_sock_accept(&loop, fd, &st->server_cfg, &srv_ops, st);
-    ig_listener_close(l);
-}
 
 static void cli_connect(ig_sock_t *s, int status)
 {
@@ -150,18 +121,14 @@ static const struct ig_sock_ops cli_ops = {.on_connect = cli_connect, .on_read =
 static void run_echo(struct tls_state *st, const char *server_alpn, SSL_CTX *client_ctx, const char *sni)
 {
     char err[256];
-    struct sockaddr_storage any, addr;
     st->server_ctx = ig_tls_server_ctx(cert, key, server_alpn, err, sizeof(err));
     if (st->server_ctx == NULL)
         fail_msg("server ctx: %s", err);
-    st->server_cfg.ssl_ctx = st->server_ctx;
-    loop_begin();
-    assert_int_equal(ig_addr_parse("127.0.0.1:0", &any), 0);
-    assert_int_equal(ig_listener_open(&loop, (struct sockaddr *)&any, on_accept, st, &st->listener), 0);
-    assert_int_equal(ig_listener_addr(st->listener, &addr), 0);
-    struct ig_sock_config cfg = {.ssl_ctx = client_ctx, .sni = sni, .connect_timeout_ms = 3000};
-    ig_sock_connect(&loop, (struct sockaddr *)&addr, &cfg, &cli_ops, st);
-    loop_end();
+    struct ig_sock_config srv_cfg = {.ssl_ctx = st->server_ctx};
+    struct ig_sock_config cli_cfg = {.ssl_ctx = client_ctx, .sni = sni, .connect_timeout_ms = 3000};
+    ig_test_loop_begin(&loop, GUARD_MS);
+    ig_test_sock_pair(&loop, &srv_cfg, &srv_ops, &cli_cfg, &cli_ops, st);
+    ig_test_loop_end(&loop);
     SSL_CTX_free(st->server_ctx);
 }
 
@@ -261,19 +228,17 @@ static void test_tls_handshake_timeout(void **state)
     (void)state;
     char err[256];
     static struct tls_state st;
-    struct sockaddr_storage any, addr;
+    struct sockaddr_storage addr;
     ig_listener_t *l;
     memset(&st, 0, sizeof(st));
     SSL_CTX *cctx = ig_tls_client_ctx(cert, 0, NULL, err, sizeof(err));
     assert_non_null(cctx);
-    loop_begin();
-    assert_int_equal(ig_addr_parse("127.0.0.1:0", &any), 0);
-    assert_int_equal(ig_listener_open(&loop, (struct sockaddr *)&any, silent_accept, NULL, &l), 0);
-    assert_int_equal(ig_listener_addr(l, &addr), 0);
+    ig_test_loop_begin(&loop, GUARD_MS);
+    ig_test_listen(&loop, silent_accept, NULL, &l, &addr);
     struct ig_sock_config cfg = {.ssl_ctx = cctx, .sni = "localhost", .connect_timeout_ms = 200};
     uint64_t start = ig_time_ns();
     ig_sock_connect(&loop, (struct sockaddr *)&addr, &cfg, &cli_ops, &st);
-    loop_end();
+    ig_test_loop_end(&loop);
     uint64_t took_ms = (ig_time_ns() - start) / 1000000;
     close(silent_fd);
     SSL_CTX_free(cctx);
@@ -307,110 +272,35 @@ static void test_ctx_errors(void **state)
 
 #define PZ_TOTAL 300000
 
-struct pz_state {
-    SSL_CTX *server_ctx;
-    uv_timer_t resume;
-    ig_sock_t *server;
-    int paused, read_while_paused, pauses, bad;
-    size_t got;
-    int server_closed, client_closed, client_err;
-};
-
-static void pz_resume(uv_timer_t *t)
-{
-    struct pz_state *st = t->data;
-    st->paused = 0;
-    ig_sock_read_pause(st->server, 0);
-}
-
-static void pz_srv_read(ig_sock_t *s, const char *data, size_t len)
-{
-    struct pz_state *st = s->data;
-    if (st->paused)
-        st->read_while_paused++;
-    for (size_t i = 0; i < len; i++) {
-        if (data[i] != (char)((st->got + i) % 253))
-            st->bad++;
-    }
-    st->got += len;
-    if (st->got == PZ_TOTAL) {
-        ig_sock_close(s);
-        return;
-    }
-    /* Paused after one record: the rest of the ciphertext already read stays buffered. */
-    st->paused = 1;
-    st->pauses++;
-    ig_sock_read_pause(s, 1);
-    uv_timer_start(&st->resume, pz_resume, 1, 0);
-}
-
-static void pz_srv_close(ig_sock_t *s, int err)
-{
-    struct pz_state *st = s->data;
-    (void)err;
-    st->server_closed++;
-    uv_close((uv_handle_t *)&st->resume, NULL);
-}
-
-static const struct ig_sock_ops pz_srv_ops = {.on_read = pz_srv_read, .on_close = pz_srv_close};
-
-static void pz_accept(ig_listener_t *l, int fd, void *arg)
-{
-    struct pz_state *st = arg;
-    struct ig_sock_config cfg = {.ssl_ctx = st->server_ctx};
-    st->server = ig_sock_accept(&loop, fd, &cfg, &pz_srv_ops, st);
-    ig_listener_close(l);
-}
-
+/* Paused after one record: the rest of the ciphertext already read stays buffered (the pacer). */
 static void pz_cli_connect(ig_sock_t *s, int status)
 {
     static char data[PZ_TOTAL];
     assert_int_equal(status, 0);
-    for (size_t i = 0; i < PZ_TOTAL; i++)
-        data[i] = (char)(i % 253);
+    ig_test_pattern_fill(data, 0, PZ_TOTAL);
     assert_int_equal(ig_sock_write(s, data, PZ_TOTAL), 0);
 }
 
-static void pz_cli_read(ig_sock_t *s, const char *data, size_t len)
-{
-    (void)s;
-    (void)data;
-    (void)len;
-}
-
-static void pz_cli_close(ig_sock_t *s, int err)
-{
-    struct pz_state *st = s->data;
-    st->client_closed++;
-    st->client_err = err;
-}
-
 static const struct ig_sock_ops pz_cli_ops = {
-    .on_connect = pz_cli_connect, .on_read = pz_cli_read, .on_close = pz_cli_close};
+    .on_connect = pz_cli_connect, .on_read = ig_test_pacer_client_read, .on_close = ig_test_pacer_client_close};
 
 static void test_tls_read_pause(void **state)
 {
     (void)state;
     char err[256];
-    static struct pz_state st;
-    struct sockaddr_storage any, addr;
-    ig_listener_t *l;
-    memset(&st, 0, sizeof(st));
-    st.server_ctx = ig_tls_server_ctx(cert, key, NULL, err, sizeof(err));
-    assert_non_null(st.server_ctx);
+    static struct ig_test_pacer st;
+    struct sockaddr_storage addr;
+    SSL_CTX *sctx = ig_tls_server_ctx(cert, key, NULL, err, sizeof(err));
+    assert_non_null(sctx);
     SSL_CTX *cctx = ig_tls_client_ctx(cert, 0, NULL, err, sizeof(err));
     assert_non_null(cctx);
-    loop_begin();
-    uv_timer_init(&loop, &st.resume);
-    st.resume.data = &st;
-    assert_int_equal(ig_addr_parse("127.0.0.1:0", &any), 0);
-    assert_int_equal(ig_listener_open(&loop, (struct sockaddr *)&any, pz_accept, &st, &l), 0);
-    assert_int_equal(ig_listener_addr(l, &addr), 0);
+    ig_test_loop_begin(&loop, GUARD_MS);
+    ig_test_pacer_start(&st, &loop, PZ_TOTAL, sctx, &addr);
     struct ig_sock_config cfg = {.ssl_ctx = cctx, .sni = "localhost"};
     ig_sock_connect(&loop, (struct sockaddr *)&addr, &cfg, &pz_cli_ops, &st);
-    loop_end();
+    ig_test_loop_end(&loop);
     SSL_CTX_free(cctx);
-    SSL_CTX_free(st.server_ctx);
+    SSL_CTX_free(sctx);
     assert_int_equal(st.got, PZ_TOTAL);
     assert_int_equal(st.bad, 0);
     assert_int_equal(st.read_while_paused, 0);
