@@ -29,39 +29,8 @@ OUTPUT_LEN=${OUTPUT_LEN:-16}
 STREAM_OUTPUT_LEN=${STREAM_OUTPUT_LEN:-64}
 RESPONSE_MODES=${RESPONSE_MODES-observe headers}
 LIFETIME=${LIFETIME:-1800} # upper bound on every server's life, should this shell die without its trap
-[ -x "$bin" ] || { echo "no infergate binary at $bin (build the infergate target, Release)" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
-command -v node >/dev/null || { echo "node is required (the stub picker)" >&2; exit 1; }
-[ -d "$root/tests/js/node_modules/@grpc/grpc-js" ] || { echo "run npm ci in tests/js first" >&2; exit 1; }
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-# wait_log FILE PATTERN NAME: waits up to 10 s for PATTERN in FILE.
-wait_log() {
-    for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-    echo "$3 did not start:" >&2
-    cat "$1" >&2
-    exit 1
-}
-# start LOG CMD...: runs CMD in the background with a bounded life, its output in LOG.
-start() {
-    local log=$1
-    shift
-    timeout -k 5 "$LIFETIME" "$@" >"$log" 2>&1 &
-    pids+=($!)
-}
+. "$root/bench/lib.sh"
+bench_require node
 
 # ---- the simulator ------------------------------------------------------------------------------
 sim_port=$(free_port)
@@ -72,54 +41,14 @@ else
     sim_latency=(--decode-ms "$DECODE_MS" --decode-ms-per-seq 0 --prefill-overhead-ms 0 --prefill-ms-per-token 0)
 fi
 start "$work/sim.log" "$bin" sim --host 127.0.0.1 --port "$sim_port" --model m --id sim-1 "${sim_latency[@]}"
-for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:$sim_port/health" && break; sleep 0.05; done
-curl -sf -o /dev/null "http://127.0.0.1:$sim_port/health" || { cat "$work/sim.log" >&2; exit 1; }
+wait_health "$sim_port" "$work/sim.log"
 sim=127.0.0.1:$sim_port
 
 # ---- the pickers --------------------------------------------------------------------------------
-start "$work/epp.log" "$bin" epp --endpoints "$sim" --secure-serving=false --grpc-port 0 --grpc-health-port 0 \
-    --metrics-port 0
-wait_log "$work/epp.log" 'epp: listening grpc=' "infergate epp"
-epp_port=$(sed -n 's/.*epp: listening grpc=\([0-9]*\).*/\1/p' "$work/epp.log" | head -1)
-start "$work/stub.log" node "$root/tests/js/epp-stub.mjs" --port 0 --endpoints "$sim"
-wait_log "$work/stub.log" 'epp-stub listening on' "epp stub"
-stub_port=$(sed -n 's/.*epp-stub listening on \([0-9]*\).*/\1/p' "$work/stub.log" | head -1)
+start_epp "$sim"
+start_stub "$sim"
 
 # ---- the gateways -------------------------------------------------------------------------------
-# One worker each, and the admin, stats and readiness ports off so that nothing binds a fixed port.
-gw_config() { # gw_config PORT ROUTE_BACKEND_YAML
-    cat <<EOF
-config: {adminAddr: "off", statsAddr: "off", readinessAddr: "off", workerThreads: 1}
-services:
-- name: my-model
-  namespace: default
-  hostname: my-model
-  vips: []
-  ports:
-    8000: 8000
-
-binds:
-- port: $1
-  listeners:
-  - routes:
-    - backends:
-$2
-EOF
-}
-# The seed's standalone inferenceRouting backend, with the picker's address (and a responseMode).
-epp_backend() {
-    cat <<EOF
-      - service:
-          name: default/my-model
-          port: 8000
-        policies:
-          inferenceRouting:
-            endpointPicker:
-              host: 127.0.0.1:$1
-            destinationMode: passthrough
-EOF
-    [ -z "${2:-}" ] || echo "            responseMode: $2"
-}
 declare -A port_of
 port_of[direct]=$sim_port
 arms=(direct proxy epp stub)
@@ -133,8 +62,7 @@ for arm in "${arms[@]:1}"; do
     epp*) gw_config "${port_of[$arm]}" "$(epp_backend "$epp_port" "$mode")" ;;
     stub*) gw_config "${port_of[$arm]}" "$(epp_backend "$stub_port" "$mode")" ;;
     esac >"$work/gw-$arm.yaml"
-    start "$work/gw-$arm.log" "$bin" gateway -f "$work/gw-$arm.yaml"
-    wait_log "$work/gw-$arm.log" 'ready:' "gateway ($arm)"
+    start_gateway "$arm"
 done
 
 # ---- the runs -----------------------------------------------------------------------------------
@@ -145,7 +73,7 @@ bench() {
     if [ "$2" = nostream ]; then args+=(--no-stream --output-len "$OUTPUT_LEN"); else args+=(--output-len "$STREAM_OUTPUT_LEN"); fi
     "$bin" bench "${args[@]}" >"$work/$1-$2.txt" 2>&1 || { echo "bench $1 $2 failed:" >&2; cat "$work/$1-$2.txt" >&2; exit 1; }
 }
-echo "machine: $(nproc) cores, $(uname -r); $(date -u +%FT%TZ); infergate: $bin" >&2
+bench_banner
 for arm in "${arms[@]}"; do
     # Warm-up: connections, the picker channel, the EPP's first metrics scrape.
     bench "$arm" stream "$WARMUP" "$work/warm-$arm.json"

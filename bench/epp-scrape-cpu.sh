@@ -19,38 +19,13 @@ INTERVAL=${INTERVAL:-50ms}
 SIMS=${SIMS:-8}
 WARMUP=${WARMUP:-3}
 DURATION=${DURATION:-20}
-[ -x "$bin" ] || { echo "no infergate binary at $bin (build the infergate target, Release)" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
+. "$root/bench/lib.sh"
+bench_require
 command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# The EPPs are started with start_bare (not under timeout) so that $! is the process whose
+# /proc/PID/stat is read.
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("0.0.0.0", 0)); print(s.getsockname()[1]); s.close()'
-}
-# wait_log FILE PATTERN NAME: waits up to 10 s for PATTERN in FILE.
-wait_log() {
-    for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-    echo "$3 did not start:" >&2
-    cat "$1" >&2
-    exit 1
-}
-# The EPP is started directly (not under timeout) so that $! is the process whose /proc/PID/stat is read.
-start() {
-    local log=$1
-    shift
-    "$@" >"$log" 2>&1 &
-    pids+=($!)
-}
 # cpu_ticks PID: utime + stime in clock ticks (fields 14 and 15; the comm field has no spaces here).
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
@@ -63,14 +38,13 @@ metric() {
 # ---- the simulators -----------------------------------------------------------------------------
 sim_ports=()
 for i in $(seq "$SIMS"); do
-    port=$(free_port)
-    start "$work/sim-$i.log" "$bin" sim --host 0.0.0.0 --port "$port" --model m --id "sim-$i" --zero-latency \
+    port=$(free_port 0.0.0.0)
+    start_bare "$work/sim-$i.log" "$bin" sim --host 0.0.0.0 --port "$port" --model m --id "sim-$i" --zero-latency \
         --log-level warn
     sim_ports+=("$port")
 done
-for port in "${sim_ports[@]}"; do
-    for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.05; done
-    curl -sf -o /dev/null "http://127.0.0.1:$port/health" || { cat "$work"/sim-*.log >&2; exit 1; }
+for i in $(seq "$SIMS"); do
+    wait_health "${sim_ports[$((i - 1))]}" "$work/sim-$i.log"
 done
 
 hz=$(getconf CLK_TCK)
@@ -86,7 +60,7 @@ for n in $COUNTS; do
     done
     list=$(IFS=,; echo "${eps[*]}")
     log="$work/epp-$n.log"
-    start "$log" "$bin" epp --endpoints "$list" --secure-serving=false --grpc-port 0 --grpc-health-port 0 \
+    start_bare "$log" "$bin" epp --endpoints "$list" --secure-serving=false --grpc-port 0 --grpc-health-port 0 \
         --metrics-port 0 --refresh-metrics-interval "$INTERVAL"
     epp=$!
     wait_log "$log" 'epp: listening grpc=' "infergate epp"

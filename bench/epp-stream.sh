@@ -28,37 +28,8 @@ TOKENS=${TOKENS:-32}
 PACE_MS=${PACE_MS:-2}
 ROUNDS=${ROUNDS:-5}
 LIFETIME=${LIFETIME:-1800}
-[ -x "$bin" ] || { echo "no infergate binary at $bin (build the infergate target, Release)" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
-command -v node >/dev/null || { echo "node is required (the stub picker)" >&2; exit 1; }
-[ -d "$root/tests/js/node_modules/@grpc/grpc-js" ] || { echo "run npm ci in tests/js first" >&2; exit 1; }
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-wait_log() {
-    for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-    echo "$3 did not start:" >&2
-    cat "$1" >&2
-    exit 1
-}
-start() {
-    local log=$1
-    shift
-    timeout -k 5 "$LIFETIME" "$@" >"$log" 2>&1 &
-    pids+=($!)
-}
+. "$root/bench/lib.sh"
+bench_require node
 
 # ---- the paced upstream -------------------------------------------------------------------------
 cat >"$work/upstream.py" <<'EOF'
@@ -119,25 +90,10 @@ wait_log "$work/upstream.log" 'upstream listening' "paced upstream"
 up=127.0.0.1:$up_port
 
 # ---- the pickers --------------------------------------------------------------------------------
-start "$work/epp.log" "$bin" epp --endpoints "$up" --secure-serving=false --grpc-port 0 --grpc-health-port 0 \
-    --metrics-port 0 --refresh-metrics-interval 200ms
-wait_log "$work/epp.log" 'epp: listening grpc=' "infergate epp"
-epp_port=$(sed -n 's/.*epp: listening grpc=\([0-9]*\).*/\1/p' "$work/epp.log" | head -1)
-start "$work/stub.log" node "$root/tests/js/epp-stub.mjs" --port 0 --endpoints "$up"
-wait_log "$work/stub.log" 'epp-stub listening on' "epp stub"
-stub_port=$(sed -n 's/.*epp-stub listening on \([0-9]*\).*/\1/p' "$work/stub.log" | head -1)
+start_epp "$up" --refresh-metrics-interval 200ms
+start_stub "$up"
 
 # ---- the gateways -------------------------------------------------------------------------------
-gw_config() { # gw_config PORT BACKEND_LINES
-    printf 'config: {adminAddr: "off", statsAddr: "off", readinessAddr: "off", workerThreads: 1}\n'
-    printf 'services:\n- {name: my-model, namespace: default, hostname: my-model, vips: [], ports: {8000: 8000}}\n'
-    printf 'binds:\n- port: %s\n  listeners:\n  - routes:\n    - backends:\n%s\n' "$1" "$2"
-}
-picker_backend() { # picker_backend PICKER_PORT MODE
-    printf '      - service: {name: default/my-model, port: 8000}\n        policies:\n'
-    printf '          inferenceRouting:\n            endpointPicker: {host: "127.0.0.1:%s"}\n' "$1"
-    printf '            destinationMode: passthrough\n            responseMode: %s' "$2"
-}
 arms=(direct proxy epp epp-observe epp-headers stub stub-observe stub-headers)
 declare -A url
 url[direct]=http://$up
@@ -148,11 +104,10 @@ for arm in "${arms[@]:1}"; do
     [[ $arm == *-* ]] && mode=${arm#*-}
     case $arm in
     proxy) gw_config "$p" "      - host: $up" ;;
-    epp*) gw_config "$p" "$(picker_backend "$epp_port" "$mode")" ;;
-    stub*) gw_config "$p" "$(picker_backend "$stub_port" "$mode")" ;;
+    epp*) gw_config "$p" "$(epp_backend "$epp_port" "$mode")" ;;
+    stub*) gw_config "$p" "$(epp_backend "$stub_port" "$mode")" ;;
     esac >"$work/gw-$arm.yaml"
-    start "$work/gw-$arm.log" "$bin" gateway -f "$work/gw-$arm.yaml"
-    wait_log "$work/gw-$arm.log" 'ready:' "gateway ($arm)"
+    start_gateway "$arm"
 done
 # The EPP picks only endpoints whose metrics it has scraped: wait (bounded) for a first stream.
 for _ in $(seq 100); do
@@ -162,7 +117,7 @@ for _ in $(seq 100); do
 done
 
 # ---- the client ---------------------------------------------------------------------------------
-echo "machine: $(nproc) cores, $(uname -r); $(date -u +%FT%TZ); infergate: $bin" >&2
+bench_banner
 echo "$REQUESTS streams per arm of $TOKENS tokens, one every $PACE_MS ms, $ROUNDS interleaved rounds" >&2
 args=()
 for arm in "${arms[@]}"; do args+=("$arm=${url[$arm]}"); done

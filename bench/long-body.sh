@@ -29,91 +29,31 @@ BODY_KB=${BODY_KB:-220}
 WORKERS=${WORKERS:-2}
 ARMS=${ARMS:-direct proxy epp}
 LIFETIME=${LIFETIME:-3600} # upper bound on every server's life, should this shell die without its trap
-[ -x "$bin" ] || { echo "no infergate binary at $bin (build the infergate target, Release)" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-# wait_log FILE PATTERN NAME: waits up to 10 s for PATTERN in FILE.
-wait_log() {
-    for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-    echo "$3 did not start:" >&2
-    cat "$1" >&2
-    exit 1
-}
-# start LOG CMD...: runs CMD in the background with a bounded life, its output in LOG.
-start() {
-    local log=$1
-    shift
-    timeout -k 5 "$LIFETIME" "$@" >"$log" 2>&1 &
-    pids+=($!)
-}
+. "$root/bench/lib.sh"
+bench_require
 
 # ---- the simulator: zero latency, a context that takes the long prompt ---------------------------
 tokens=$((BODY_KB * 1024 / 4 + 1024))
 sim_port=$(free_port)
 start "$work/sim.log" "$bin" sim --host 127.0.0.1 --port "$sim_port" --model m --id sim-1 --zero-latency \
     --max-model-len "$tokens" --max-num-seqs 256
-for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:$sim_port/health" && break; sleep 0.05; done
-curl -sf -o /dev/null "http://127.0.0.1:$sim_port/health" || { cat "$work/sim.log" >&2; exit 1; }
+wait_health "$sim_port" "$work/sim.log"
 sim=127.0.0.1:$sim_port
 
 # ---- the picker and the gateways ----------------------------------------------------------------
-start "$work/epp.log" "$bin" epp --endpoints "$sim" --secure-serving=false --grpc-port 0 --grpc-health-port 0 \
-    --metrics-port 0
-wait_log "$work/epp.log" 'epp: listening grpc=' "infergate epp"
-epp_port=$(sed -n 's/.*epp: listening grpc=\([0-9]*\).*/\1/p' "$work/epp.log" | head -1)
+start_epp "$sim"
 
-gw_config() { # gw_config PORT ROUTE_BACKEND_YAML
-    cat <<EOF
-config: {adminAddr: "off", statsAddr: "off", readinessAddr: "off", workerThreads: $WORKERS}
-services:
-- name: my-model
-  namespace: default
-  hostname: my-model
-  vips: []
-  ports:
-    8000: 8000
-
-binds:
-- port: $1
-  listeners:
-  - routes:
-    - backends:
-$2
-EOF
-}
 declare -A port_of
 port_of[direct]=$sim_port
 for arm in $ARMS; do
     [ "$arm" = direct ] && continue
     port_of[$arm]=$(free_port)
     case $arm in
-    proxy) gw_config "${port_of[$arm]}" "      - host: $sim" ;;
-    epp) gw_config "${port_of[$arm]}" "      - service:
-          name: default/my-model
-          port: 8000
-        policies:
-          inferenceRouting:
-            endpointPicker:
-              host: 127.0.0.1:$epp_port
-            destinationMode: passthrough" ;;
+    proxy) gw_config "${port_of[$arm]}" "      - host: $sim" "$WORKERS" ;;
+    epp) gw_config "${port_of[$arm]}" "$(epp_backend "$epp_port")" "$WORKERS" ;;
     *) echo "unknown arm $arm" >&2; exit 2 ;;
     esac >"$work/gw-$arm.yaml"
-    start "$work/gw-$arm.log" "$bin" gateway -f "$work/gw-$arm.yaml"
-    wait_log "$work/gw-$arm.log" 'ready:' "gateway ($arm)"
+    start_gateway "$arm"
 done
 
 # ---- the runs -----------------------------------------------------------------------------------

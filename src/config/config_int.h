@@ -130,19 +130,34 @@ void ig_config__err(struct ig_cfg_dec *d, const struct ig_ynode *n, const char *
 void ig_config__err_at_key(struct ig_cfg_dec *d, const struct ig_ynode *n, const char *key, const char *fmt, ...)
     IG_PRINTF(4, 5);
 
-/* Field tables: one per struct of the file format (see decode.c). */
+/*
+ * Field tables: one per struct of the file format (see decode.c). Most keys are one line naming the
+ * key, the decoder kind and the member's offset; IG_F_CUSTOM is for keys whose decoding needs the
+ * key node or several members.
+ */
 struct ig_cfg_field;
 typedef void (*ig_cfg_field_fn)(struct ig_cfg_dec *d, const struct ig_ynode *key, const struct ig_ynode *val,
                                 void *obj);
+/* Decodes |val| into the member at |out| (IG_F_MEMBER). */
+typedef void (*ig_cfg_member_fn)(struct ig_cfg_dec *d, const struct ig_ynode *val, void *out);
 
 enum ig_cfg_field_type {
     IG_F_STR = 0,     /* ig_iov_t */
     IG_F_BOOL,        /* int */
-    IG_F_U16,         /* uint16_t */
-    IG_F_U32,         /* uint32_t */
-    IG_F_U64,         /* uint64_t */
+    IG_F_UINT,        /* unsigned integer member of |size| bytes, at most |max| */
     IG_F_DURATION,    /* uint64_t nanoseconds */
-    IG_F_CUSTOM,      /* fn */
+    IG_F_ADDR,        /* struct ig_cfg_addr: a listening address */
+    IG_F_HOSTPORT,    /* struct ig_cfg_hostport: "host:port" */
+    IG_F_HOSTNAME,    /* ig_iov_t holding a valid hostname ("*.x" allowed when |max| is 1) */
+    IG_F_PEM,         /* struct ig_cfg_pem read from the file the string names */
+    IG_F_ENUM,        /* index of the value in |names| into a |size|-byte member; size 0 only checks */
+    IG_F_STR_LIST,    /* ig_iov_t array; its size_t count is at offset |size| */
+    IG_F_HEADER_MOD,  /* struct ig_cfg_header_mod * */
+    IG_F_OBJ,         /* a nested mapping decoded with |sub| into the member itself */
+    IG_F_OBJ_NEW,     /* a nested mapping decoded with |sub| into a pool struct of |size| bytes (a copy of
+                         |init| when set) that the pointer member receives */
+    IG_F_MEMBER,      /* |dec| on the member */
+    IG_F_CUSTOM,      /* |fn| on the whole object */
     IG_F_UNSUPPORTED, /* an agentgateway key infergate rejects */
 };
 
@@ -150,34 +165,60 @@ struct ig_cfg_field {
     const char *name;
     enum ig_cfg_field_type type;
     size_t off;
-    ig_cfg_field_fn fn;
     int required;
+    size_t size;
+    uint64_t max;
+    const char *const *names;       /* IG_F_ENUM: |max| entries, NULL for indexes without a name */
+    const char *const *unsupported; /* IG_F_ENUM: known values infergate rejects, NULL-terminated */
+    const struct ig_cfg_field *sub;
+    const void *init;
+    ig_cfg_member_fn dec;
+    ig_cfg_field_fn fn;
 };
 
-#define IG_FIELD(name, type, st, member)                                                                               \
+#define IG_MEMBER_SIZE(st, m) sizeof(((st *)0)->m)
+#define IG_FIELD_ENTRY(...)                                                                                            \
     {                                                                                                                  \
-        name, type, offsetof(st, member), NULL, 0                                                                      \
+        __VA_ARGS__                                                                                                    \
     }
-#define IG_FIELD_REQ(name, type, st, member)                                                                           \
-    {                                                                                                                  \
-        name, type, offsetof(st, member), NULL, 1                                                                      \
-    }
-#define IG_FIELD_FN(name, fn)                                                                                          \
-    {                                                                                                                  \
-        name, IG_F_CUSTOM, 0, fn, 0                                                                                    \
-    }
-#define IG_FIELD_FN_REQ(name, fn)                                                                                      \
-    {                                                                                                                  \
-        name, IG_F_CUSTOM, 0, fn, 1                                                                                    \
-    }
-#define IG_FIELD_NOTSUP(name)                                                                                          \
-    {                                                                                                                  \
-        name, IG_F_UNSUPPORTED, 0, NULL, 0                                                                             \
-    }
-#define IG_FIELDS_END                                                                                                  \
-    {                                                                                                                  \
-        NULL, IG_F_STR, 0, NULL, 0                                                                                     \
-    }
+
+#define IG_FIELD(key, kind, st, m)     IG_FIELD_ENTRY(.name = key, .type = kind, .off = offsetof(st, m))
+#define IG_FIELD_REQ(key, kind, st, m) IG_FIELD_ENTRY(.name = key, .type = kind, .off = offsetof(st, m), .required = 1)
+#define IG_FIELD_UINT(key, st, m, maximum)                                                                             \
+    IG_FIELD_ENTRY(.name = key, .type = IG_F_UINT, .off = offsetof(st, m), .size = IG_MEMBER_SIZE(st, m),              \
+                   .max = maximum)
+#define IG_FIELD_UINT_REQ(key, st, m, maximum)                                                                         \
+    IG_FIELD_ENTRY(.name = key, .type = IG_F_UINT, .off = offsetof(st, m), .size = IG_MEMBER_SIZE(st, m),              \
+                   .max = maximum, .required = 1)
+#define IG_FIELD_HOSTNAME(key, st, m, wildcard)                                                                        \
+    IG_FIELD_ENTRY(.name = key, .type = IG_F_HOSTNAME, .off = offsetof(st, m), .max = wildcard)
+#define IG_FIELD_HOSTNAME_REQ(key, st, m, wildcard)                                                                    \
+    IG_FIELD_ENTRY(.name = key, .type = IG_F_HOSTNAME, .off = offsetof(st, m), .max = wildcard, .required = 1)
+/* |values| must be an array (its length is taken); |unsup| a NULL-terminated array or NULL. */
+#define IG_FIELD_ENUM(key, st, m, values, unsup)                                                                       \
+    IG_FIELD_ENTRY(.name = key, .type = IG_F_ENUM, .off = offsetof(st, m), .size = IG_MEMBER_SIZE(st, m),              \
+                   .max = IG_ARRAY_LEN(values), .names = values, .unsupported = unsup)
+/* A value checked against |values| and not stored (the only values infergate supports). */
+#define IG_FIELD_ENUM_CHECK(key, values, unsup)                                                                        \
+    IG_FIELD_ENTRY(.name = key, .type = IG_F_ENUM, .max = IG_ARRAY_LEN(values), .names = values, .unsupported = unsup)
+#define IG_FIELD_STR_LIST(key, st, m, count)                                                                           \
+    IG_FIELD_ENTRY(.name = key, .type = IG_F_STR_LIST, .off = offsetof(st, m), .size = offsetof(st, count))
+/* A nested mapping whose keys fill the same struct as its parent's (agentgateway's flattened groups). */
+#define IG_FIELD_FLAT(key, table) IG_FIELD_ENTRY(.name = key, .type = IG_F_OBJ, .sub = table)
+#define IG_FIELD_OBJ(key, st, m, table)                                                                                \
+    IG_FIELD_ENTRY(.name = key, .type = IG_F_OBJ, .off = offsetof(st, m), .sub = table)
+/* |defaults| points to a default-valued struct of the pointed-to type, or is NULL for zeroes. */
+#define IG_FIELD_OBJ_NEW(key, st, m, table, defaults)                                                                  \
+    IG_FIELD_ENTRY(.name = key, .type = IG_F_OBJ_NEW, .off = offsetof(st, m), .size = sizeof(*((st *)0)->m),           \
+                   .sub = table, .init = defaults)
+#define IG_FIELD_MEMBER(key, st, m, decoder)                                                                           \
+    IG_FIELD_ENTRY(.name = key, .type = IG_F_MEMBER, .off = offsetof(st, m), .dec = decoder)
+#define IG_FIELD_MEMBER_REQ(key, st, m, decoder)                                                                       \
+    IG_FIELD_ENTRY(.name = key, .type = IG_F_MEMBER, .off = offsetof(st, m), .dec = decoder, .required = 1)
+#define IG_FIELD_FN(key, func)     IG_FIELD_ENTRY(.name = key, .type = IG_F_CUSTOM, .fn = func)
+#define IG_FIELD_FN_REQ(key, func) IG_FIELD_ENTRY(.name = key, .type = IG_F_CUSTOM, .fn = func, .required = 1)
+#define IG_FIELD_NOTSUP(key)       IG_FIELD_ENTRY(.name = key, .type = IG_F_UNSUPPORTED)
+#define IG_FIELDS_END              IG_FIELD_ENTRY(.name = NULL)
 
 /**
  * Decodes mapping |n| into |obj| with |fields|: unknown keys, unsupported keys, type errors and
@@ -222,13 +263,19 @@ static inline int ig_config__key_is(const struct ig_ynode *k, const char *name)
 
 /* load.c / load_policy.c */
 void ig_config__dec_root(struct ig_cfg_dec *d, const struct ig_ynode *root);
-void ig_config__dec_route_policies(struct ig_cfg_dec *d, const struct ig_ynode *n, struct ig_cfg_route_policies *p);
-/** |inference_key| receives the key node of inferenceRouting when present (for scope errors). */
-void ig_config__dec_backend_policies(struct ig_cfg_dec *d, const struct ig_ynode *n, struct ig_cfg_backend_policies *p,
-                                     const struct ig_ynode **inference_key);
-void ig_config__dec_services(struct ig_cfg_dec *d, const struct ig_ynode *n);
-void ig_config__dec_workloads(struct ig_cfg_dec *d, const struct ig_ynode *n);
-void ig_config__dec_backends(struct ig_cfg_dec *d, const struct ig_ynode *n);
+/** Decodes route policies into |p| (a struct ig_cfg_route_policies; an ig_cfg_member_fn). */
+void ig_config__dec_route_policies(struct ig_cfg_dec *d, const struct ig_ynode *n, void *p);
+/** Decodes backend policies into |p| (a struct ig_cfg_backend_policies; an ig_cfg_member_fn). */
+void ig_config__dec_backend_policies(struct ig_cfg_dec *d, const struct ig_ynode *n, void *p);
+/**
+ * The key node of a non-null policies.inferenceRouting in the backend mapping |item|, or NULL: where
+ * scope errors about inferenceRouting are reported.
+ */
+const struct ig_ynode *ig_config__inference_key(const struct ig_ynode *item);
+/* The top-level sequences, as ig_cfg_field_fn of the root table (|cfg| is the struct ig_config). */
+void ig_config__dec_services(struct ig_cfg_dec *d, const struct ig_ynode *key, const struct ig_ynode *n, void *cfg);
+void ig_config__dec_workloads(struct ig_cfg_dec *d, const struct ig_ynode *key, const struct ig_ynode *n, void *cfg);
+void ig_config__dec_backends(struct ig_cfg_dec *d, const struct ig_ynode *key, const struct ig_ynode *n, void *cfg);
 void ig_config__dec_target(struct ig_cfg_dec *d, const struct ig_ynode *key, const struct ig_ynode *v,
                            struct ig_cfg_target *t);
 

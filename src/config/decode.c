@@ -241,11 +241,42 @@ int ig_config__dec_str_list(struct ig_cfg_dec *d, const struct ig_ynode *n, ig_i
 
 /* ---- mappings -------------------------------------------------------------------------------- */
 
+/* Stores |u| into an unsigned member of |size| bytes (a C enum is int-sized). */
+static void store_uint(void *p, size_t size, uint64_t u)
+{
+    if (size == sizeof(uint8_t))
+        *(uint8_t *)p = (uint8_t)u;
+    else if (size == sizeof(uint16_t))
+        *(uint16_t *)p = (uint16_t)u;
+    else if (size == sizeof(uint32_t))
+        *(uint32_t *)p = (uint32_t)u;
+    else if (size == sizeof(uint64_t))
+        *(uint64_t *)p = u;
+}
+
+static void dec_addr(struct ig_cfg_dec *d, const struct ig_ynode *v, struct ig_cfg_addr *out)
+{
+    ig_iov_t s;
+    const char *why = NULL;
+    if (ig_config__dec_str(d, v, &s) != 0)
+        return;
+    if (ig_config__parse_addr(d->pool, s, out, &why) != 0)
+        ig_config__err(d, v, "invalid address \"%.64s\": %s", s.base, why);
+}
+
+static void dec_hostname(struct ig_cfg_dec *d, const struct ig_ynode *v, ig_iov_t *out, int wildcard)
+{
+    const char *why = NULL;
+    if (ig_config__dec_str(d, v, out) == 0 && ig_config__check_hostname(*out, wildcard, &why) != 0)
+        ig_config__err(d, v, "invalid hostname \"%.64s\": %s", out->base, why);
+}
+
 static void dec_field(struct ig_cfg_dec *d, const struct ig_cfg_field *f, const struct ig_ynode *k,
                       const struct ig_ynode *v, void *obj)
 {
     char *p = (char *)obj + f->off;
     uint64_t u;
+    int idx;
     switch (f->type) {
     case IG_F_STR:
         ig_config__dec_str(d, v, (ig_iov_t *)(void *)p);
@@ -253,20 +284,48 @@ static void dec_field(struct ig_cfg_dec *d, const struct ig_cfg_field *f, const 
     case IG_F_BOOL:
         ig_config__dec_bool(d, v, (int *)(void *)p);
         break;
-    case IG_F_U16:
-        if (ig_config__dec_uint(d, v, UINT16_MAX, &u) == 0)
-            *(uint16_t *)(void *)p = (uint16_t)u;
-        break;
-    case IG_F_U32:
-        if (ig_config__dec_uint(d, v, UINT32_MAX, &u) == 0)
-            *(uint32_t *)(void *)p = (uint32_t)u;
-        break;
-    case IG_F_U64:
-        if (ig_config__dec_uint(d, v, INT64_MAX, &u) == 0)
-            *(uint64_t *)(void *)p = u;
+    case IG_F_UINT:
+        if (ig_config__dec_uint(d, v, f->max, &u) == 0)
+            store_uint(p, f->size, u);
         break;
     case IG_F_DURATION:
         ig_config__dec_duration(d, v, (uint64_t *)(void *)p);
+        break;
+    case IG_F_ADDR:
+        dec_addr(d, v, (struct ig_cfg_addr *)(void *)p);
+        break;
+    case IG_F_HOSTPORT:
+        ig_config__dec_hostport(d, v, (struct ig_cfg_hostport *)(void *)p);
+        break;
+    case IG_F_HOSTNAME:
+        dec_hostname(d, v, (ig_iov_t *)(void *)p, f->max != 0);
+        break;
+    case IG_F_PEM:
+        ig_config__dec_pem(d, v, (struct ig_cfg_pem *)(void *)p);
+        break;
+    case IG_F_ENUM:
+        if (ig_config__dec_enum(d, v, f->names, (int)f->max, f->unsupported, &idx) == 0)
+            store_uint(p, f->size, (uint64_t)idx);
+        break;
+    case IG_F_STR_LIST:
+        ig_config__dec_str_list(d, v, (ig_iov_t **)(void *)p, (size_t *)(void *)((char *)obj + f->size));
+        break;
+    case IG_F_HEADER_MOD:
+        *(struct ig_cfg_header_mod **)(void *)p = ig_config__dec_header_mod(d, v);
+        break;
+    case IG_F_OBJ:
+        ig_config__dec_fields(d, v, p, f->sub);
+        break;
+    case IG_F_OBJ_NEW: {
+        void *sub = ig_pool_calloc(d->pool, f->size);
+        if (f->init != NULL)
+            memcpy(sub, f->init, f->size);
+        memcpy(p, &sub, sizeof(sub)); /* the member is a pointer to the sub-struct's type */
+        ig_config__dec_fields(d, v, sub, f->sub);
+        break;
+    }
+    case IG_F_MEMBER:
+        f->dec(d, v, p);
         break;
     case IG_F_CUSTOM:
         f->fn(d, k, v, obj);

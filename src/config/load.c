@@ -33,34 +33,6 @@ static const struct ig_ynode *find_key_node(const struct ig_ynode *map, const ch
 
 /* ---- config: ---------------------------------------------------------------------------------- */
 
-static void dec_addr(struct ig_cfg_dec *d, const struct ig_ynode *v, struct ig_cfg_addr *out)
-{
-    ig_iov_t s;
-    const char *why = NULL;
-    if (ig_config__dec_str(d, v, &s) != 0)
-        return;
-    if (ig_config__parse_addr(d->pool, s, out, &why) != 0)
-        ig_config__err(d, v, "invalid address \"%.64s\": %s", s.base, why);
-}
-
-static void f_admin(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    dec_addr(d, v, &((struct ig_cfg_process *)obj)->admin);
-}
-
-static void f_stats(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    dec_addr(d, v, &((struct ig_cfg_process *)obj)->stats);
-}
-
-static void f_readiness(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    dec_addr(d, v, &((struct ig_cfg_process *)obj)->readiness);
-}
-
 static void f_workers(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
     struct ig_cfg_process *p = obj;
@@ -120,79 +92,61 @@ static void f_log_level(struct ig_cfg_dec *d, const struct ig_ynode *k, const st
     }
 }
 
-static void f_log_format(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const char *const names[] = {"text", "json"};
-    struct ig_cfg_process *p = obj;
-    int f;
-    (void)k;
-    if (ig_config__dec_enum(d, v, names, 2, NULL, &f) == 0)
-        p->log_format = f == 1 ? IG_LOG_JSON : IG_LOG_TEXT;
-}
+static const char *const log_formats[] = {"text", "json"};
 
-static void f_logging(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN("level", f_log_level), IG_FIELD_FN("format", f_log_format), IG_FIELD_NOTSUP("filter"),
-        IG_FIELD_NOTSUP("fields"),         IG_FIELD_NOTSUP("database"),         IG_FIELDS_END,
-    };
-    (void)k;
-    ig_config__dec_fields(d, v, obj, fields);
-}
+static const struct ig_cfg_field logging_fields[] = {
+    IG_FIELD_FN("level", f_log_level), IG_FIELD_ENUM("format", struct ig_cfg_process, log_format, log_formats, NULL),
+    IG_FIELD_NOTSUP("filter"),         IG_FIELD_NOTSUP("fields"),
+    IG_FIELD_NOTSUP("database"),       IG_FIELDS_END,
+};
 
-static void f_config(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN("adminAddr", f_admin),
-        IG_FIELD_FN("statsAddr", f_stats),
-        IG_FIELD_FN("readinessAddr", f_readiness),
-        IG_FIELD_FN("workerThreads", f_workers),
-        IG_FIELD_FN("logging", f_logging),
-        IG_FIELD_NOTSUP("enableIpv6"),
-        IG_FIELD_NOTSUP("localXdsPath"),
-        IG_FIELD_NOTSUP("caAddress"),
-        IG_FIELD_NOTSUP("caAuthToken"),
-        IG_FIELD_NOTSUP("xdsAddress"),
-        IG_FIELD_NOTSUP("xdsAuthToken"),
-        IG_FIELD_NOTSUP("namespace"),
-        IG_FIELD_NOTSUP("gateway"),
-        IG_FIELD_NOTSUP("trustDomain"),
-        IG_FIELD_NOTSUP("additionalTrustDomains"),
-        IG_FIELD_NOTSUP("skipValidateTrustDomain"),
-        IG_FIELD_NOTSUP("serviceAccount"),
-        IG_FIELD_NOTSUP("clusterId"),
-        IG_FIELD_NOTSUP("network"),
-        IG_FIELD_NOTSUP("connectionTerminationDeadline"),
-        IG_FIELD_NOTSUP("connectionMinTerminationDeadline"),
-        IG_FIELD_NOTSUP("tracing"),
-        IG_FIELD_NOTSUP("metrics"),
-        IG_FIELD_NOTSUP("histograms"),
-        IG_FIELD_NOTSUP("backend"),
-        IG_FIELD_NOTSUP("dns"),
-        IG_FIELD_NOTSUP("modelCatalog"),
-        IG_FIELD_NOTSUP("database"),
-        IG_FIELD_NOTSUP("storage"),
-        IG_FIELD_NOTSUP("spiffe"),
-        IG_FIELD_NOTSUP("standardAttributes"),
-        IG_FIELD_NOTSUP("session"),
-        IG_FIELD_NOTSUP("mcp"),
-        IG_FIELD_NOTSUP("sensitiveHeaders"),
-        IG_FIELD_NOTSUP("customFunctions"),
-        IG_FIELD_NOTSUP("hbone"),
-        IG_FIELDS_END,
-    };
-    (void)k;
-    (void)obj;
-    ig_config__dec_fields(d, v, &d->cfg->process, fields);
-}
+static const struct ig_cfg_field process_fields[] = {
+    IG_FIELD("adminAddr", IG_F_ADDR, struct ig_cfg_process, admin),
+    IG_FIELD("statsAddr", IG_F_ADDR, struct ig_cfg_process, stats),
+    IG_FIELD("readinessAddr", IG_F_ADDR, struct ig_cfg_process, readiness),
+    IG_FIELD_FN("workerThreads", f_workers),
+    IG_FIELD_FLAT("logging", logging_fields),
+    IG_FIELD_NOTSUP("enableIpv6"),
+    IG_FIELD_NOTSUP("localXdsPath"),
+    IG_FIELD_NOTSUP("caAddress"),
+    IG_FIELD_NOTSUP("caAuthToken"),
+    IG_FIELD_NOTSUP("xdsAddress"),
+    IG_FIELD_NOTSUP("xdsAuthToken"),
+    IG_FIELD_NOTSUP("namespace"),
+    IG_FIELD_NOTSUP("gateway"),
+    IG_FIELD_NOTSUP("trustDomain"),
+    IG_FIELD_NOTSUP("additionalTrustDomains"),
+    IG_FIELD_NOTSUP("skipValidateTrustDomain"),
+    IG_FIELD_NOTSUP("serviceAccount"),
+    IG_FIELD_NOTSUP("clusterId"),
+    IG_FIELD_NOTSUP("network"),
+    IG_FIELD_NOTSUP("connectionTerminationDeadline"),
+    IG_FIELD_NOTSUP("connectionMinTerminationDeadline"),
+    IG_FIELD_NOTSUP("tracing"),
+    IG_FIELD_NOTSUP("metrics"),
+    IG_FIELD_NOTSUP("histograms"),
+    IG_FIELD_NOTSUP("backend"),
+    IG_FIELD_NOTSUP("dns"),
+    IG_FIELD_NOTSUP("modelCatalog"),
+    IG_FIELD_NOTSUP("database"),
+    IG_FIELD_NOTSUP("storage"),
+    IG_FIELD_NOTSUP("spiffe"),
+    IG_FIELD_NOTSUP("standardAttributes"),
+    IG_FIELD_NOTSUP("session"),
+    IG_FIELD_NOTSUP("mcp"),
+    IG_FIELD_NOTSUP("sensitiveHeaders"),
+    IG_FIELD_NOTSUP("customFunctions"),
+    IG_FIELD_NOTSUP("hbone"),
+    IG_FIELDS_END,
+};
 
 /* ---- frontendPolicies ------------------------------------------------------------------------- */
 
 static void f_fe_http(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
     static const struct ig_cfg_field fields[] = {
-        IG_FIELD("maxBufferSize", IG_F_U64, struct ig_cfg_frontend, max_buffer_size),
-        IG_FIELD("http1MaxHeaders", IG_F_U32, struct ig_cfg_frontend, http1_max_headers),
+        IG_FIELD_UINT("maxBufferSize", struct ig_cfg_frontend, max_buffer_size, INT64_MAX),
+        IG_FIELD_UINT("http1MaxHeaders", struct ig_cfg_frontend, http1_max_headers, UINT32_MAX),
         IG_FIELD("http1IdleTimeout", IG_F_DURATION, struct ig_cfg_frontend, http1_idle_timeout_ns),
         IG_FIELD_NOTSUP("http1HeaderCase"),
         IG_FIELD_NOTSUP("http2WindowSize"),
@@ -213,33 +167,21 @@ static void f_fe_http(struct ig_cfg_dec *d, const struct ig_ynode *k, const stru
         ig_config__err_at_key(d, find_key(v, "maxBufferSize"), "maxBufferSize", "must be at least 1");
 }
 
-static void f_al_remove(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    struct ig_cfg_frontend *fe = obj;
-    (void)k;
-    ig_config__dec_str_list(d, v, &fe->access_log_remove, &fe->n_access_log_remove);
-}
-
-static void f_fe_access_log(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN("remove", f_al_remove),
-        IG_FIELD_NOTSUP("filter"),
-        IG_FIELD_NOTSUP("add"),
-        IG_FIELD_NOTSUP("otlp"),
-        IG_FIELD_NOTSUP("database"),
-        IG_FIELDS_END,
-    };
-    (void)k;
-    ig_config__dec_fields(d, v, obj, fields);
-}
+static const struct ig_cfg_field access_log_fields[] = {
+    IG_FIELD_STR_LIST("remove", struct ig_cfg_frontend, access_log_remove, n_access_log_remove),
+    IG_FIELD_NOTSUP("filter"),
+    IG_FIELD_NOTSUP("add"),
+    IG_FIELD_NOTSUP("otlp"),
+    IG_FIELD_NOTSUP("database"),
+    IG_FIELDS_END,
+};
 
 static void f_frontend(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
     static const struct ig_cfg_field fields[] = {
         IG_FIELD_FN("http", f_fe_http),
-        IG_FIELD_FN("accessLog", f_fe_access_log),
-        IG_FIELD_FN("logging", f_fe_access_log), /* agentgateway's alias of accessLog */
+        IG_FIELD_FLAT("accessLog", access_log_fields),
+        IG_FIELD_FLAT("logging", access_log_fields), /* agentgateway's alias of accessLog */
         IG_FIELD_NOTSUP("tls"),
         IG_FIELD_NOTSUP("tcp"),
         IG_FIELD_NOTSUP("networkAuthorization"),
@@ -292,16 +234,14 @@ out:
     ig_config__path_pop(d, saved);
 }
 
-static void f_path(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
+static void dec_path_match(struct ig_cfg_dec *d, const struct ig_ynode *v, void *out)
 {
-    (void)k;
-    dec_value_match(d, v, &((struct ig_cfg_route_match *)obj)->path, 1);
+    dec_value_match(d, v, out, 1);
 }
 
-static void f_kv_value(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
+static void dec_kv_value(struct ig_cfg_dec *d, const struct ig_ynode *v, void *out)
 {
-    (void)k;
-    dec_value_match(d, v, &((struct ig_cfg_kv_match *)obj)->value, 0);
+    dec_value_match(d, v, out, 0);
 }
 
 static void dec_kv_matches(struct ig_cfg_dec *d, const struct ig_ynode *v, struct ig_cfg_kv_match **out, size_t *n,
@@ -309,7 +249,7 @@ static void dec_kv_matches(struct ig_cfg_dec *d, const struct ig_ynode *v, struc
 {
     static const struct ig_cfg_field fields[] = {
         IG_FIELD_REQ("name", IG_F_STR, struct ig_cfg_kv_match, name),
-        IG_FIELD_FN_REQ("value", f_kv_value),
+        IG_FIELD_MEMBER_REQ("value", struct ig_cfg_kv_match, value, dec_kv_value),
         IG_FIELDS_END,
     };
     if (ig_config__expect_seq(d, v) != 0)
@@ -346,20 +286,19 @@ static void f_query(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct
     dec_kv_matches(d, v, &m->query, &m->n_query, 0);
 }
 
-static void f_method(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
+static void dec_method(struct ig_cfg_dec *d, const struct ig_ynode *v, void *out)
 {
-    struct ig_cfg_route_match *m = obj;
-    (void)k;
-    if (ig_config__dec_str(d, v, &m->method) != 0)
+    ig_iov_t *method = out;
+    if (ig_config__dec_str(d, v, method) != 0)
         return;
-    for (size_t i = 0; i < m->method.len; i++) {
-        unsigned char c = (unsigned char)m->method.base[i];
+    for (size_t i = 0; i < method->len; i++) {
+        unsigned char c = (unsigned char)method->base[i];
         if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) {
-            ig_config__err(d, v, "invalid HTTP method \"%.32s\"", m->method.base);
+            ig_config__err(d, v, "invalid HTTP method \"%.32s\"", method->base);
             return;
         }
     }
-    if (m->method.len == 0)
+    if (method->len == 0)
         ig_config__err(d, v, "invalid HTTP method \"\"");
 }
 
@@ -372,9 +311,9 @@ static void default_match(struct ig_cfg_route_match *m)
 static void f_matches(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
     static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN("path", f_path),
+        IG_FIELD_MEMBER("path", struct ig_cfg_route_match, path, dec_path_match),
         IG_FIELD_FN("headers", f_headers),
-        IG_FIELD_FN("method", f_method),
+        IG_FIELD_MEMBER("method", struct ig_cfg_route_match, method, dec_method),
         IG_FIELD_FN("query", f_query),
         IG_FIELDS_END,
     };
@@ -412,44 +351,19 @@ static void f_hostnames(struct ig_cfg_dec *d, const struct ig_ynode *k, const st
     }
 }
 
-static void f_route_policies(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    ig_config__dec_route_policies(d, v, &((struct ig_cfg_route *)obj)->policies);
-}
-
 /* ---- route backends --------------------------------------------------------------------------- */
 
-struct rb_state {
-    struct ig_cfg_route_backend *rb;
-    const struct ig_ynode *inference_key;
-    int kinds;
-};
+/* The target kind of a route backend whose service, host or backend key has not been decoded yet. */
+#define RB_NO_TARGET IG_CFG_TARGET_KIND_COUNT
 
 static void f_rb_target(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
-    struct rb_state *st = obj;
-    if (++st->kinds > 1) {
+    struct ig_cfg_route_backend *rb = obj;
+    if (rb->target.kind != RB_NO_TARGET) {
         ig_config__err(d, k, "a backend takes exactly one of service, host, backend");
         return;
     }
-    ig_config__dec_target(d, k, v, &st->rb->target);
-}
-
-static void f_rb_weight(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    struct rb_state *st = obj;
-    uint64_t w;
-    (void)k;
-    if (ig_config__dec_uint(d, v, UINT32_MAX, &w) == 0)
-        st->rb->weight = (uint32_t)w;
-}
-
-static void f_rb_policies(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    struct rb_state *st = obj;
-    (void)k;
-    ig_config__dec_backend_policies(d, v, &st->rb->policies, &st->inference_key);
+    ig_config__dec_target(d, k, v, &rb->target);
 }
 
 static void f_route_backends(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
@@ -458,8 +372,8 @@ static void f_route_backends(struct ig_cfg_dec *d, const struct ig_ynode *k, con
         IG_FIELD_FN("service", f_rb_target),
         IG_FIELD_FN("host", f_rb_target),
         IG_FIELD_FN("backend", f_rb_target),
-        IG_FIELD_FN("weight", f_rb_weight),
-        IG_FIELD_FN("policies", f_rb_policies),
+        IG_FIELD_UINT("weight", struct ig_cfg_route_backend, weight, UINT32_MAX),
+        IG_FIELD_MEMBER("policies", struct ig_cfg_route_backend, policies, ig_config__dec_backend_policies),
         IG_FIELD_NOTSUP("dynamic"),
         IG_FIELD_NOTSUP("mcp"),
         IG_FIELD_NOTSUP("ai"),
@@ -477,20 +391,24 @@ static void f_route_backends(struct ig_cfg_dec *d, const struct ig_ynode *k, con
     r->backends = v->n ? ig_pool_calloc(d->pool, v->n * sizeof(*r->backends)) : NULL;
     for (size_t i = 0; i < v->n; i++) {
         size_t saved = ig_config__path_index(d, i);
-        struct rb_state st = {&r->backends[i], NULL, 0};
+        struct ig_cfg_route_backend *rb = &r->backends[i];
         int errors = d->dg->count;
-        st.rb->weight = 1;
-        uint64_t seen = ig_config__dec_fields(d, v->items[i], &st, fields);
+        rb->weight = 1;
+        rb->target.kind = RB_NO_TARGET;
+        uint64_t seen = ig_config__dec_fields(d, v->items[i], rb, fields);
+        if (rb->target.kind == RB_NO_TARGET)
+            rb->target.kind = IG_CFG_TARGET_HOST;
         /* An unsupported kind (ai, mcp, ...) has been reported already. */
         if (v->items[i]->kind == IG_YNODE_MAP && (seen & 7) == 0 && d->dg->count == errors)
             ig_config__err(d, v->items[i], "a backend needs one of service, host, backend");
-        if (st.inference_key != NULL && (seen & 7) != 0 && st.rb->target.kind != IG_CFG_TARGET_SERVICE) {
+        const struct ig_ynode *inference_key = ig_config__inference_key(v->items[i]);
+        if (inference_key != NULL && (seen & 7) != 0 && rb->target.kind != IG_CFG_TARGET_SERVICE) {
             size_t s2 = ig_config__path_key(d, "policies", 8);
-            ig_config__err_at_key(d, st.inference_key, "inferenceRouting",
+            ig_config__err_at_key(d, inference_key, "inferenceRouting",
                                   "inferenceRouting is only supported on service route backends");
             ig_config__path_pop(d, s2);
         }
-        r->total_weight += st.rb->weight;
+        r->total_weight += rb->weight;
         ig_config__path_pop(d, saved);
     }
 }
@@ -510,7 +428,7 @@ static void f_routes(struct ig_cfg_dec *d, const struct ig_ynode *k, const struc
         IG_FIELD("ruleName", IG_F_STR, struct ig_cfg_route, rule_name),
         IG_FIELD_FN("hostnames", f_hostnames),
         IG_FIELD_FN("matches", f_matches),
-        IG_FIELD_FN("policies", f_route_policies),
+        IG_FIELD_MEMBER("policies", struct ig_cfg_route, policies, ig_config__dec_route_policies),
         IG_FIELD_FN("backends", f_route_backends),
         IG_FIELDS_END,
     };
@@ -547,19 +465,11 @@ static void f_routes(struct ig_cfg_dec *d, const struct ig_ynode *k, const struc
 
 /* ---- listeners -------------------------------------------------------------------------------- */
 
+/* The listener's TLS settings while decoding, with the version keys seen (two spellings each). */
 struct tls_state {
-    struct ig_cfg_listener_tls *tls;
+    struct ig_cfg_listener_tls tls;
     const struct ig_ynode *min_key, *max_key;
 };
-
-static void f_tls_pem(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    struct tls_state *st = obj;
-    struct ig_cfg_pem *p = ig_config__key_is(k, "cert")  ? &st->tls->cert
-                           : ig_config__key_is(k, "key") ? &st->tls->key
-                                                         : &st->tls->root;
-    ig_config__dec_pem(d, v, p);
-}
 
 static void f_tls_version(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
@@ -576,33 +486,26 @@ static void f_tls_version(struct ig_cfg_dec *d, const struct ig_ynode *k, const 
     *seen = k;
     if (ig_config__dec_enum(d, v, names, 3, unsupported, &ver) == 0) {
         if (is_min)
-            st->tls->min_version = (enum ig_cfg_tls_version)ver;
+            st->tls.min_version = (enum ig_cfg_tls_version)ver;
         else
-            st->tls->max_version = (enum ig_cfg_tls_version)ver;
+            st->tls.max_version = (enum ig_cfg_tls_version)ver;
     }
 }
 
-static void f_tls_mode(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const char *const names[] = {"static"};
-    static const char *const unsupported[] = {"dynamicCa", NULL};
-    int mode;
-    (void)k;
-    (void)obj;
-    ig_config__dec_enum(d, v, names, 1, unsupported, &mode);
-}
+static const char *const tls_modes[] = {"static"};
+static const char *const tls_modes_unsupported[] = {"dynamicCa", NULL};
 
 static void f_listener_tls(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
     static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN_REQ("cert", f_tls_pem),
-        IG_FIELD_FN_REQ("key", f_tls_pem),
-        IG_FIELD_FN("root", f_tls_pem),
+        IG_FIELD_REQ("cert", IG_F_PEM, struct tls_state, tls.cert),
+        IG_FIELD_REQ("key", IG_F_PEM, struct tls_state, tls.key),
+        IG_FIELD("root", IG_F_PEM, struct tls_state, tls.root),
         IG_FIELD_FN("minTLSVersion", f_tls_version),
         IG_FIELD_FN("minTlsVersion", f_tls_version),
         IG_FIELD_FN("maxTLSVersion", f_tls_version),
         IG_FIELD_FN("maxTlsVersion", f_tls_version),
-        IG_FIELD_FN("mode", f_tls_mode),
+        IG_FIELD_ENUM_CHECK("mode", tls_modes, tls_modes_unsupported),
         IG_FIELD_NOTSUP("spiffe"),
         IG_FIELD_NOTSUP("cipherSuites"),
         IG_FIELD_NOTSUP("keyExchangeGroups"),
@@ -610,39 +513,25 @@ static void f_listener_tls(struct ig_cfg_dec *d, const struct ig_ynode *k, const
     };
     struct ig_cfg_listener *l = obj;
     (void)k;
-    struct tls_state st = {ig_pool_calloc(d->pool, sizeof(*l->tls)), NULL, NULL};
-    l->tls = st.tls;
+    struct tls_state st;
+    memset(&st, 0, sizeof(st));
+    l->tls = ig_pool_calloc(d->pool, sizeof(*l->tls));
     ig_config__dec_fields(d, v, &st, fields);
-    if (st.tls->min_version && st.tls->max_version && st.tls->min_version > st.tls->max_version)
+    *l->tls = st.tls;
+    if (st.tls.min_version && st.tls.max_version && st.tls.min_version > st.tls.max_version)
         ig_config__err_at_key(d, st.max_key, st.max_key->s, "maximum TLS version is below the minimum");
 }
 
-static void f_protocol(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const char *const names[] = {"HTTP", "HTTPS"};
-    static const char *const unsupported[] = {"TLS", "TCP", "HBONE", NULL};
-    int p;
-    (void)k;
-    if (ig_config__dec_enum(d, v, names, 2, unsupported, &p) == 0)
-        ((struct ig_cfg_listener *)obj)->protocol = (enum ig_cfg_protocol)p;
-}
-
-static void f_listener_hostname(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    struct ig_cfg_listener *l = obj;
-    const char *why = NULL;
-    (void)k;
-    if (ig_config__dec_str(d, v, &l->hostname) == 0 && ig_config__check_hostname(l->hostname, 1, &why) != 0)
-        ig_config__err(d, v, "invalid hostname \"%.64s\": %s", l->hostname.base, why);
-}
+static const char *const protocols[] = {"HTTP", "HTTPS"};
+static const char *const protocols_unsupported[] = {"TLS", "TCP", "HBONE", NULL};
 
 static void f_listeners(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
     static const struct ig_cfg_field fields[] = {
         IG_FIELD("name", IG_F_STR, struct ig_cfg_listener, name),
         IG_FIELD("namespace", IG_F_STR, struct ig_cfg_listener, ns),
-        IG_FIELD_FN("hostname", f_listener_hostname),
-        IG_FIELD_FN("protocol", f_protocol),
+        IG_FIELD_HOSTNAME("hostname", struct ig_cfg_listener, hostname, 1),
+        IG_FIELD_ENUM("protocol", struct ig_cfg_listener, protocol, protocols, protocols_unsupported),
         IG_FIELD_FN("tls", f_listener_tls),
         IG_FIELD_FN("routes", f_routes),
         IG_FIELD_NOTSUP("tcpRoutes"),
@@ -686,33 +575,18 @@ static void f_listeners(struct ig_cfg_dec *d, const struct ig_ynode *k, const st
 
 /* ---- binds ------------------------------------------------------------------------------------ */
 
-static void f_tunnel(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const char *const names[] = {"direct"};
-    static const char *const unsupported[] = {"hboneWaypoint", "hboneGateway", "proxy", "connect", NULL};
-    int t;
-    (void)k;
-    (void)obj;
-    ig_config__dec_enum(d, v, names, 1, unsupported, &t);
-}
-
-static void f_bind_mode(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const char *const names[] = {"standard"};
-    static const char *const unsupported[] = {"internal", NULL};
-    int t;
-    (void)k;
-    (void)obj;
-    ig_config__dec_enum(d, v, names, 1, unsupported, &t);
-}
+static const char *const tunnels[] = {"direct"};
+static const char *const tunnels_unsupported[] = {"hboneWaypoint", "hboneGateway", "proxy", "connect", NULL};
+static const char *const bind_modes[] = {"standard"};
+static const char *const bind_modes_unsupported[] = {"internal", NULL};
 
 static void f_binds(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
     static const struct ig_cfg_field fields[] = {
-        IG_FIELD_REQ("port", IG_F_U16, struct ig_cfg_bind, port),
+        IG_FIELD_UINT_REQ("port", struct ig_cfg_bind, port, UINT16_MAX),
         IG_FIELD_FN_REQ("listeners", f_listeners),
-        IG_FIELD_FN("tunnelProtocol", f_tunnel),
-        IG_FIELD_FN("mode", f_bind_mode),
+        IG_FIELD_ENUM_CHECK("tunnelProtocol", tunnels, tunnels_unsupported),
+        IG_FIELD_ENUM_CHECK("mode", bind_modes, bind_modes_unsupported),
         IG_FIELDS_END,
     };
     struct ig_config *cfg = obj;
@@ -741,36 +615,15 @@ static void f_binds(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct
 
 /* ---- root ------------------------------------------------------------------------------------- */
 
-static void f_services(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    (void)obj;
-    ig_config__dec_services(d, v);
-}
-
-static void f_workloads(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    (void)obj;
-    ig_config__dec_workloads(d, v);
-}
-
-static void f_backends(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    (void)obj;
-    ig_config__dec_backends(d, v);
-}
-
 void ig_config__dec_root(struct ig_cfg_dec *d, const struct ig_ynode *root)
 {
     static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN("config", f_config),
+        IG_FIELD_OBJ("config", struct ig_config, process, process_fields),
         IG_FIELD_FN("binds", f_binds),
         IG_FIELD_FN("frontendPolicies", f_frontend),
-        IG_FIELD_FN("services", f_services),
-        IG_FIELD_FN("workloads", f_workloads),
-        IG_FIELD_FN("backends", f_backends),
+        IG_FIELD_FN("services", ig_config__dec_services),
+        IG_FIELD_FN("workloads", ig_config__dec_workloads),
+        IG_FIELD_FN("backends", ig_config__dec_backends),
         IG_FIELD_NOTSUP("policies"),
         IG_FIELD_NOTSUP("routeGroups"),
         IG_FIELD_NOTSUP("gateways"),

@@ -22,8 +22,9 @@ static const struct ig_ynode *find_val(const struct ig_ynode *map, const char *n
 
 /* ---- url rewrite and redirect ---------------------------------------------------------------- */
 
-static void dec_authority(struct ig_cfg_dec *d, const struct ig_ynode *v, struct ig_cfg_authority *a)
+static void dec_authority(struct ig_cfg_dec *d, const struct ig_ynode *v, void *out)
 {
+    struct ig_cfg_authority *a = out;
     if (v->kind == IG_YNODE_SCALAR) {
         static const char *const names[] = {NULL, NULL, NULL, NULL, "auto", "none"};
         int kind;
@@ -65,8 +66,9 @@ static void dec_authority(struct ig_cfg_dec *d, const struct ig_ynode *v, struct
     ig_config__path_pop(d, saved);
 }
 
-static void dec_path_rewrite(struct ig_cfg_dec *d, const struct ig_ynode *v, struct ig_cfg_path_rewrite *p)
+static void dec_path_rewrite(struct ig_cfg_dec *d, const struct ig_ynode *v, void *out)
 {
+    struct ig_cfg_path_rewrite *p = out;
     if (ig_config__expect_map(d, v) != 0)
         return;
     if (v->n != 1) {
@@ -85,148 +87,69 @@ static void dec_path_rewrite(struct ig_cfg_dec *d, const struct ig_ynode *v, str
     ig_config__path_pop(d, saved);
 }
 
-static void f_rw_authority(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    dec_authority(d, v, &((struct ig_cfg_url_rewrite *)obj)->authority);
-}
-
-static void f_rw_path(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    dec_path_rewrite(d, v, &((struct ig_cfg_url_rewrite *)obj)->path);
-}
-
-static void f_rd_authority(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    dec_authority(d, v, &((struct ig_cfg_redirect *)obj)->authority);
-}
-
-static void f_rd_path(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    dec_path_rewrite(d, v, &((struct ig_cfg_redirect *)obj)->path);
-}
-
-static void f_rd_scheme(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
+static void dec_scheme(struct ig_cfg_dec *d, const struct ig_ynode *v, void *out)
 {
     static const char *const names[] = {"http", "https"};
-    struct ig_cfg_redirect *r = obj;
     int s;
-    (void)k;
     if (ig_config__dec_enum(d, v, names, 2, NULL, &s) == 0)
-        r->scheme = s ? IG_STRLIT("https") : IG_STRLIT("http");
+        *(ig_iov_t *)out = s ? IG_STRLIT("https") : IG_STRLIT("http");
 }
 
-static void f_rd_status(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
+static void dec_redirect_status(struct ig_cfg_dec *d, const struct ig_ynode *v, void *out)
 {
-    struct ig_cfg_redirect *r = obj;
     uint64_t s;
-    (void)k;
     if (ig_config__dec_uint(d, v, 999, &s) != 0)
         return;
     if (s != 301 && s != 302 && s != 303 && s != 307 && s != 308) {
         ig_config__err(d, v, "redirect status must be one of 301, 302, 303, 307, 308");
         return;
     }
-    r->status = (uint16_t)s;
+    *(uint16_t *)out = (uint16_t)s;
 }
+
+static const struct ig_cfg_field url_rewrite_fields[] = {
+    IG_FIELD_MEMBER("authority", struct ig_cfg_url_rewrite, authority, dec_authority),
+    IG_FIELD_MEMBER("path", struct ig_cfg_url_rewrite, path, dec_path_rewrite),
+    IG_FIELDS_END,
+};
+
+static const struct ig_cfg_redirect redirect_defaults = {.status = 302};
+static const struct ig_cfg_field redirect_fields[] = {
+    IG_FIELD_MEMBER("scheme", struct ig_cfg_redirect, scheme, dec_scheme),
+    IG_FIELD_MEMBER("authority", struct ig_cfg_redirect, authority, dec_authority),
+    IG_FIELD_MEMBER("path", struct ig_cfg_redirect, path, dec_path_rewrite),
+    IG_FIELD_MEMBER("status", struct ig_cfg_redirect, status, dec_redirect_status),
+    IG_FIELDS_END,
+};
 
 /* ---- route policies ---------------------------------------------------------------------------- */
 
-static void f_req_hdr(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
+static void dec_response_status(struct ig_cfg_dec *d, const struct ig_ynode *v, void *out)
 {
-    (void)k;
-    ((struct ig_cfg_route_policies *)obj)->request_headers = ig_config__dec_header_mod(d, v);
-}
-
-static void f_resp_hdr(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    ((struct ig_cfg_route_policies *)obj)->response_headers = ig_config__dec_header_mod(d, v);
-}
-
-static void f_url_rewrite(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN("authority", f_rw_authority),
-        IG_FIELD_FN("path", f_rw_path),
-        IG_FIELDS_END,
-    };
-    struct ig_cfg_route_policies *p = obj;
-    (void)k;
-    p->url_rewrite = ig_pool_calloc(d->pool, sizeof(*p->url_rewrite));
-    ig_config__dec_fields(d, v, p->url_rewrite, fields);
-}
-
-static void f_redirect(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN("scheme", f_rd_scheme),
-        IG_FIELD_FN("authority", f_rd_authority),
-        IG_FIELD_FN("path", f_rd_path),
-        IG_FIELD_FN("status", f_rd_status),
-        IG_FIELDS_END,
-    };
-    struct ig_cfg_route_policies *p = obj;
-    (void)k;
-    p->redirect = ig_pool_calloc(d->pool, sizeof(*p->redirect));
-    p->redirect->status = 302;
-    ig_config__dec_fields(d, v, p->redirect, fields);
-}
-
-static void f_dr_status(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    struct ig_cfg_direct_response *r = obj;
     uint64_t s;
-    (void)k;
     if (ig_config__dec_uint(d, v, 999, &s) != 0)
         return;
     if (s < 100 || s > 599) {
         ig_config__err(d, v, "status must be between 100 and 599");
         return;
     }
-    r->status = (uint16_t)s;
+    *(uint16_t *)out = (uint16_t)s;
 }
 
-static void f_direct_response(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const struct ig_cfg_field fields[] = {
-        IG_FIELD("body", IG_F_STR, struct ig_cfg_direct_response, body),
-        IG_FIELD_FN_REQ("status", f_dr_status),
-        IG_FIELD_NOTSUP("bodyExpression"),
-        IG_FIELD_NOTSUP("headers"),
-        IG_FIELD_NOTSUP("conditional"),
-        IG_FIELDS_END,
-    };
-    struct ig_cfg_route_policies *p = obj;
-    (void)k;
-    p->direct_response = ig_pool_calloc(d->pool, sizeof(*p->direct_response));
-    ig_config__dec_fields(d, v, p->direct_response, fields);
-}
+static const struct ig_cfg_field direct_response_fields[] = {
+    IG_FIELD("body", IG_F_STR, struct ig_cfg_direct_response, body),
+    IG_FIELD_MEMBER_REQ("status", struct ig_cfg_direct_response, status, dec_response_status),
+    IG_FIELD_NOTSUP("bodyExpression"),
+    IG_FIELD_NOTSUP("headers"),
+    IG_FIELD_NOTSUP("conditional"),
+    IG_FIELDS_END,
+};
 
-static void f_timeout(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const struct ig_cfg_field fields[] = {
-        IG_FIELD("requestTimeout", IG_F_DURATION, struct ig_cfg_timeouts, request_ns),
-        IG_FIELD("backendRequestTimeout", IG_F_DURATION, struct ig_cfg_timeouts, backend_request_ns),
-        IG_FIELDS_END,
-    };
-    struct ig_cfg_route_policies *p = obj;
-    (void)k;
-    p->timeout = ig_pool_calloc(d->pool, sizeof(*p->timeout));
-    ig_config__dec_fields(d, v, p->timeout, fields);
-}
-
-static void f_retry_attempts(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    struct ig_cfg_retry *r = obj;
-    uint64_t n;
-    (void)k;
-    if (ig_config__dec_uint(d, v, UINT8_MAX, &n) == 0)
-        r->attempts = (uint32_t)n;
-}
+static const struct ig_cfg_field timeout_fields[] = {
+    IG_FIELD("requestTimeout", IG_F_DURATION, struct ig_cfg_timeouts, request_ns),
+    IG_FIELD("backendRequestTimeout", IG_F_DURATION, struct ig_cfg_timeouts, backend_request_ns),
+    IG_FIELDS_END,
+};
 
 static void f_retry_codes(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
@@ -252,39 +175,25 @@ static void f_retry_codes(struct ig_cfg_dec *d, const struct ig_ynode *k, const 
     }
 }
 
-static void f_retry(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN("attempts", f_retry_attempts),
-        IG_FIELD("backoff", IG_F_DURATION, struct ig_cfg_retry, backoff_ns),
-        IG_FIELD_FN_REQ("codes", f_retry_codes),
-        IG_FIELD_NOTSUP("precondition"),
-        IG_FIELD_NOTSUP("condition"),
-        IG_FIELDS_END,
-    };
-    struct ig_cfg_route_policies *p = obj;
-    (void)k;
-    p->retry = ig_pool_calloc(d->pool, sizeof(*p->retry));
-    p->retry->attempts = 1;
-    ig_config__dec_fields(d, v, p->retry, fields);
-}
+static const struct ig_cfg_retry retry_defaults = {.attempts = 1};
+static const struct ig_cfg_field retry_fields[] = {
+    IG_FIELD_UINT("attempts", struct ig_cfg_retry, attempts, UINT8_MAX),
+    IG_FIELD("backoff", IG_F_DURATION, struct ig_cfg_retry, backoff_ns),
+    IG_FIELD_FN_REQ("codes", f_retry_codes),
+    IG_FIELD_NOTSUP("precondition"),
+    IG_FIELD_NOTSUP("condition"),
+    IG_FIELDS_END,
+};
 
-static void f_rl_type(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const char *const names[] = {"requests", "tokens"};
-    int t;
-    (void)k;
-    if (ig_config__dec_enum(d, v, names, 2, NULL, &t) == 0)
-        ((struct ig_cfg_rate_limit *)obj)->type = (enum ig_cfg_rate_limit_type)t;
-}
+static const char *const rate_limit_types[] = {"requests", "tokens"};
 
 static void f_rate_limit(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
     static const struct ig_cfg_field fields[] = {
-        IG_FIELD_REQ("maxTokens", IG_F_U64, struct ig_cfg_rate_limit, max_tokens),
-        IG_FIELD_REQ("tokensPerFill", IG_F_U64, struct ig_cfg_rate_limit, tokens_per_fill),
+        IG_FIELD_UINT_REQ("maxTokens", struct ig_cfg_rate_limit, max_tokens, INT64_MAX),
+        IG_FIELD_UINT_REQ("tokensPerFill", struct ig_cfg_rate_limit, tokens_per_fill, INT64_MAX),
         IG_FIELD_REQ("fillInterval", IG_F_DURATION, struct ig_cfg_rate_limit, fill_interval_ns),
-        IG_FIELD_FN("type", f_rl_type),
+        IG_FIELD_ENUM("type", struct ig_cfg_rate_limit, type, rate_limit_types, NULL),
         IG_FIELDS_END,
     };
     struct ig_cfg_route_policies *p = obj;
@@ -319,16 +228,17 @@ static void f_route_inference(struct ig_cfg_dec *d, const struct ig_ynode *k, co
     ig_config__err(d, k, "inferenceRouting is only supported on service route backends");
 }
 
-void ig_config__dec_route_policies(struct ig_cfg_dec *d, const struct ig_ynode *n, struct ig_cfg_route_policies *p)
+void ig_config__dec_route_policies(struct ig_cfg_dec *d, const struct ig_ynode *n, void *p)
 {
+    typedef struct ig_cfg_route_policies rp;
     static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN("requestHeaderModifier", f_req_hdr),
-        IG_FIELD_FN("responseHeaderModifier", f_resp_hdr),
-        IG_FIELD_FN("urlRewrite", f_url_rewrite),
-        IG_FIELD_FN("requestRedirect", f_redirect),
-        IG_FIELD_FN("directResponse", f_direct_response),
-        IG_FIELD_FN("timeout", f_timeout),
-        IG_FIELD_FN("retry", f_retry),
+        IG_FIELD("requestHeaderModifier", IG_F_HEADER_MOD, rp, request_headers),
+        IG_FIELD("responseHeaderModifier", IG_F_HEADER_MOD, rp, response_headers),
+        IG_FIELD_OBJ_NEW("urlRewrite", rp, url_rewrite, url_rewrite_fields, NULL),
+        IG_FIELD_OBJ_NEW("requestRedirect", rp, redirect, redirect_fields, &redirect_defaults),
+        IG_FIELD_OBJ_NEW("directResponse", rp, direct_response, direct_response_fields, NULL),
+        IG_FIELD_OBJ_NEW("timeout", rp, timeout, timeout_fields, NULL),
+        IG_FIELD_OBJ_NEW("retry", rp, retry, retry_fields, &retry_defaults),
         IG_FIELD_FN("localRateLimit", f_rate_limit),
         IG_FIELD_FN("inferenceRouting", f_route_inference),
         IG_FIELD_NOTSUP("requestMirror"),
@@ -372,7 +282,7 @@ void ig_config__dec_target(struct ig_cfg_dec *d, const struct ig_ynode *key, con
 {
     static const struct ig_cfg_field svc_fields[] = {
         IG_FIELD_REQ("name", IG_F_STR, struct svc_ref, name),
-        IG_FIELD_REQ("port", IG_F_U16, struct svc_ref, port),
+        IG_FIELD_UINT_REQ("port", struct svc_ref, port, UINT16_MAX),
         IG_FIELDS_END,
     };
     if (ig_config__key_is(key, "host")) {
@@ -384,6 +294,8 @@ void ig_config__dec_target(struct ig_cfg_dec *d, const struct ig_ynode *key, con
         uint64_t seen = ig_config__dec_fields(d, v, &ref, svc_fields);
         const struct ig_ynode *name = find_val(v, "name");
         t->port = ref.port;
+        if (ref.name.base == NULL)
+            seen &= ~(uint64_t)1; /* present but not a string: reported already */
         if ((seen & 1) && (memchr(ref.name.base, '/', ref.name.len) == NULL || ref.name.base[0] == '/' ||
                            ref.name.base[ref.name.len - 1] == '/')) {
             ig_config__err_at_key(d, name, "name", "expected \"<namespace>/<hostname>\", found \"%.64s\"",
@@ -405,77 +317,37 @@ void ig_config__dec_target(struct ig_cfg_dec *d, const struct ig_ynode *key, con
 
 /* ---- backend policies ------------------------------------------------------------------------- */
 
-static void f_http_version(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const char *const names[] = {NULL, "HTTP/1.1", "HTTP/2"};
-    int ver;
-    (void)k;
-    if (ig_config__dec_enum(d, v, names, 3, (const char *const[]){"HTTP/1.0", "HTTP/0.9", "HTTP/3", NULL}, &ver) == 0)
-        ((struct ig_cfg_backend_policies *)obj)->http_version = (enum ig_cfg_http_version)ver;
-}
+static const char *const http_versions[] = {NULL, "HTTP/1.1", "HTTP/2"};
+static const char *const http_versions_unsupported[] = {"HTTP/1.0", "HTTP/0.9", "HTTP/3", NULL};
 
-static void f_bp_http(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN("version", f_http_version),
-        IG_FIELD("requestTimeout", IG_F_DURATION, struct ig_cfg_backend_policies, request_timeout_ns),
-        IG_FIELDS_END,
-    };
-    (void)k;
-    ig_config__dec_fields(d, v, obj, fields);
-}
+static const struct ig_cfg_field bp_http_fields[] = {
+    IG_FIELD_ENUM("version", struct ig_cfg_backend_policies, http_version, http_versions, http_versions_unsupported),
+    IG_FIELD("requestTimeout", IG_F_DURATION, struct ig_cfg_backend_policies, request_timeout_ns),
+    IG_FIELDS_END,
+};
 
-static void f_bp_tcp(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const struct ig_cfg_field fields[] = {
-        IG_FIELD("connectTimeout", IG_F_DURATION, struct ig_cfg_backend_policies, connect_timeout_ns),
-        IG_FIELD_NOTSUP("keepalives"),
-        IG_FIELDS_END,
-    };
-    (void)k;
-    ig_config__dec_fields(d, v, obj, fields);
-}
+static const struct ig_cfg_field bp_tcp_fields[] = {
+    IG_FIELD("connectTimeout", IG_F_DURATION, struct ig_cfg_backend_policies, connect_timeout_ns),
+    IG_FIELD_NOTSUP("keepalives"),
+    IG_FIELDS_END,
+};
 
-static void f_btls_root(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    ig_config__dec_pem(d, v, &((struct ig_cfg_backend_tls *)obj)->root);
-}
+static const struct ig_cfg_field backend_tls_fields[] = {
+    IG_FIELD("root", IG_F_PEM, struct ig_cfg_backend_tls, root),
+    IG_FIELD("insecure", IG_F_BOOL, struct ig_cfg_backend_tls, insecure),
+    IG_FIELD_HOSTNAME("hostname", struct ig_cfg_backend_tls, hostname, 0),
+    IG_FIELD_NOTSUP("cert"),
+    IG_FIELD_NOTSUP("key"),
+    IG_FIELD_NOTSUP("insecureHost"),
+    IG_FIELD_NOTSUP("alpn"),
+    IG_FIELD_NOTSUP("subjectAltNames"),
+    IG_FIELD_NOTSUP("keyExchangeGroups"),
+    IG_FIELD_NOTSUP("spiffe"),
+    IG_FIELDS_END,
+};
 
-static void f_btls_hostname(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
+static void dec_picker(struct ig_cfg_dec *d, const struct ig_ynode *v, void *picker)
 {
-    struct ig_cfg_backend_tls *t = obj;
-    const char *why = NULL;
-    (void)k;
-    if (ig_config__dec_str(d, v, &t->hostname) == 0 && ig_config__check_hostname(t->hostname, 0, &why) != 0)
-        ig_config__err(d, v, "invalid hostname \"%.64s\": %s", t->hostname.base, why);
-}
-
-static void f_bp_tls(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN("root", f_btls_root),
-        IG_FIELD("insecure", IG_F_BOOL, struct ig_cfg_backend_tls, insecure),
-        IG_FIELD_FN("hostname", f_btls_hostname),
-        IG_FIELD_NOTSUP("cert"),
-        IG_FIELD_NOTSUP("key"),
-        IG_FIELD_NOTSUP("insecureHost"),
-        IG_FIELD_NOTSUP("alpn"),
-        IG_FIELD_NOTSUP("subjectAltNames"),
-        IG_FIELD_NOTSUP("keyExchangeGroups"),
-        IG_FIELD_NOTSUP("spiffe"),
-        IG_FIELDS_END,
-    };
-    struct ig_cfg_backend_policies *p = obj;
-    (void)k;
-    p->tls = ig_pool_calloc(d->pool, sizeof(*p->tls));
-    ig_config__dec_fields(d, v, p->tls, fields);
-}
-
-static void f_picker(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    struct ig_cfg_inference_routing *ir = obj;
-    (void)k;
     if (ig_config__expect_map(d, v) != 0)
         return;
     if (v->n != 1) {
@@ -485,84 +357,39 @@ static void f_picker(struct ig_cfg_dec *d, const struct ig_ynode *k, const struc
     const struct ig_ynode *tk = IG_YMAP_KEY(v, 0), *tv = IG_YMAP_VAL(v, 0);
     size_t saved = ig_config__path_key(d, tk->s, tk->len);
     if (ig_config__key_is(tk, "host") || ig_config__key_is(tk, "service") || ig_config__key_is(tk, "backend"))
-        ig_config__dec_target(d, tk, tv, &ir->picker);
+        ig_config__dec_target(d, tk, tv, picker);
     else
         ig_config__err(d, tk, "unknown field, expected one of host, service, backend");
     ig_config__path_pop(d, saved);
 }
 
-static void f_dest_mode(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const char *const names[] = {"validated", "passthrough"};
-    int m;
-    (void)k;
-    if (ig_config__dec_enum(d, v, names, 2, NULL, &m) == 0)
-        ((struct ig_cfg_inference_routing *)obj)->destination_mode = (enum ig_cfg_destination_mode)m;
-}
+static const char *const destination_modes[] = {"validated", "passthrough"};
+static const char *const failure_modes[] = {"failClosed", "failOpen"};
+static const char *const response_modes[] = {"full", "observe", "headers"};
 
-static void f_failure_mode(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const char *const names[] = {"failClosed", "failOpen"};
-    int m;
-    (void)k;
-    if (ig_config__dec_enum(d, v, names, 2, NULL, &m) == 0)
-        ((struct ig_cfg_inference_routing *)obj)->failure_mode = (enum ig_cfg_failure_mode)m;
-}
-
-static void f_response_mode(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const char *const names[] = {"full", "observe", "headers"};
-    int m;
-    (void)k;
-    if (ig_config__dec_enum(d, v, names, 3, NULL, &m) == 0)
-        ((struct ig_cfg_inference_routing *)obj)->response_mode = (enum ig_cfg_response_mode)m;
-}
-
-struct bp_state {
-    struct ig_cfg_backend_policies *p;
-    const struct ig_ynode *inference_key;
+static const struct ig_cfg_inference_routing inference_defaults = {
+    .destination_mode = IG_CFG_DEST_VALIDATED,
+    .failure_mode = IG_CFG_FAIL_CLOSED,
+    .response_mode = IG_CFG_RESP_FULL,
+};
+static const struct ig_cfg_field inference_fields[] = {
+    IG_FIELD_MEMBER_REQ("endpointPicker", struct ig_cfg_inference_routing, picker, dec_picker),
+    IG_FIELD_ENUM("destinationMode", struct ig_cfg_inference_routing, destination_mode, destination_modes, NULL),
+    IG_FIELD_ENUM("failureMode", struct ig_cfg_inference_routing, failure_mode, failure_modes, NULL),
+    IG_FIELD_ENUM("responseMode", struct ig_cfg_inference_routing, response_mode, response_modes, NULL),
+    IG_FIELDS_END,
 };
 
-static void f_bp_inference(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
+void ig_config__dec_backend_policies(struct ig_cfg_dec *d, const struct ig_ynode *n, void *p)
 {
+    typedef struct ig_cfg_backend_policies bp;
     static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN_REQ("endpointPicker", f_picker),
-        IG_FIELD_FN("destinationMode", f_dest_mode),
-        IG_FIELD_FN("failureMode", f_failure_mode),
-        IG_FIELD_FN("responseMode", f_response_mode),
-        IG_FIELDS_END,
-    };
-    struct ig_cfg_backend_policies *p = obj;
-    p->inference = ig_pool_calloc(d->pool, sizeof(*p->inference));
-    p->inference->destination_mode = IG_CFG_DEST_VALIDATED;
-    p->inference->failure_mode = IG_CFG_FAIL_CLOSED;
-    p->inference->response_mode = IG_CFG_RESP_FULL;
-    (void)k;
-    ig_config__dec_fields(d, v, p->inference, fields);
-}
-
-static void f_bp_req_hdr(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    ((struct ig_cfg_backend_policies *)obj)->request_headers = ig_config__dec_header_mod(d, v);
-}
-
-static void f_bp_resp_hdr(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    ((struct ig_cfg_backend_policies *)obj)->response_headers = ig_config__dec_header_mod(d, v);
-}
-
-void ig_config__dec_backend_policies(struct ig_cfg_dec *d, const struct ig_ynode *n, struct ig_cfg_backend_policies *p,
-                                     const struct ig_ynode **inference_key)
-{
-    static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN("http", f_bp_http),
-        IG_FIELD_FN("tcp", f_bp_tcp),
-        IG_FIELD_FN("backendTLS", f_bp_tls),
-        IG_FIELD_FN("inferenceRouting", f_bp_inference),
-        IG_FIELD_FN("requestHeaderModifier", f_bp_req_hdr),
-        IG_FIELD_FN("responseHeaderModifier", f_bp_resp_hdr),
+        IG_FIELD_FLAT("http", bp_http_fields),
+        IG_FIELD_FLAT("tcp", bp_tcp_fields),
+        IG_FIELD_OBJ_NEW("backendTLS", bp, tls, backend_tls_fields, NULL),
+        IG_FIELD_OBJ_NEW("inferenceRouting", bp, inference, inference_fields, &inference_defaults),
+        IG_FIELD("requestHeaderModifier", IG_F_HEADER_MOD, bp, request_headers),
+        IG_FIELD("responseHeaderModifier", IG_F_HEADER_MOD, bp, response_headers),
         IG_FIELD_NOTSUP("transformations"),
         IG_FIELD_NOTSUP("backendAuth"),
         IG_FIELD_NOTSUP("backendTunnel"),
@@ -577,13 +404,19 @@ void ig_config__dec_backend_policies(struct ig_cfg_dec *d, const struct ig_ynode
         IG_FIELD_NOTSUP("ai"),
         IG_FIELDS_END,
     };
-    uint64_t seen = ig_config__dec_fields(d, n, p, fields);
-    *inference_key = NULL;
-    if (seen & (1u << 3)) {
-        for (size_t i = 0; i < n->n; i++)
-            if (ig_config__key_is(IG_YMAP_KEY(n, i), "inferenceRouting"))
-                *inference_key = IG_YMAP_KEY(n, i);
-    }
+    ig_config__dec_fields(d, n, p, fields);
+}
+
+const struct ig_ynode *ig_config__inference_key(const struct ig_ynode *item)
+{
+    const struct ig_ynode *policies = find_val(item, "policies"), *key = NULL;
+    if (policies == NULL || policies->kind != IG_YNODE_MAP)
+        return NULL;
+    for (size_t i = 0; i < policies->n; i++)
+        if (ig_config__key_is(IG_YMAP_KEY(policies, i), "inferenceRouting") &&
+            !ig_config__is_null(IG_YMAP_VAL(policies, i)))
+            key = IG_YMAP_KEY(policies, i);
+    return key;
 }
 
 /* ---- services --------------------------------------------------------------------------------- */
@@ -689,21 +522,12 @@ static void f_svc_vips(struct ig_cfg_dec *d, const struct ig_ynode *k, const str
     }
 }
 
-static void f_svc_hostname(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    struct ig_cfg_service *s = obj;
-    const char *why = NULL;
-    (void)k;
-    if (ig_config__dec_str(d, v, &s->hostname) == 0 && ig_config__check_hostname(s->hostname, 0, &why) != 0)
-        ig_config__err(d, v, "invalid hostname \"%.64s\": %s", s->hostname.base, why);
-}
-
-void ig_config__dec_services(struct ig_cfg_dec *d, const struct ig_ynode *n)
+void ig_config__dec_services(struct ig_cfg_dec *d, const struct ig_ynode *key, const struct ig_ynode *n, void *cfg_)
 {
     static const struct ig_cfg_field fields[] = {
         IG_FIELD_REQ("name", IG_F_STR, struct ig_cfg_service, name),
         IG_FIELD_REQ("namespace", IG_F_STR, struct ig_cfg_service, ns),
-        IG_FIELD_FN_REQ("hostname", f_svc_hostname),
+        IG_FIELD_HOSTNAME_REQ("hostname", struct ig_cfg_service, hostname, 0),
         IG_FIELD_FN_REQ("vips", f_svc_vips),
         IG_FIELD_FN_REQ("ports", f_svc_ports),
         IG_FIELD_FN("appProtocols", f_svc_app_later),
@@ -715,7 +539,8 @@ void ig_config__dec_services(struct ig_cfg_dec *d, const struct ig_ynode *n)
         IG_FIELD_NOTSUP("ingressUseWaypoint"),
         IG_FIELDS_END,
     };
-    struct ig_config *cfg = d->cfg;
+    struct ig_config *cfg = cfg_;
+    (void)key;
     if (ig_config__expect_seq(d, n) != 0)
         return;
     cfg->n_services = n->n;
@@ -750,13 +575,9 @@ void ig_config__dec_services(struct ig_cfg_dec *d, const struct ig_ynode *n)
 
 /* ---- workloads -------------------------------------------------------------------------------- */
 
-struct wl_state {
-    struct ig_cfg_workload *w;
-};
-
 static void f_wl_ips(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
-    struct ig_cfg_workload *w = ((struct wl_state *)obj)->w;
+    struct ig_cfg_workload *w = obj;
     (void)k;
     if (ig_config__dec_str_list(d, v, &w->ips, &w->n_ips) != 0)
         return;
@@ -771,43 +592,13 @@ static void f_wl_ips(struct ig_cfg_dec *d, const struct ig_ynode *k, const struc
     }
 }
 
-static void f_wl_str(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    struct ig_cfg_workload *w = ((struct wl_state *)obj)->w;
-    ig_iov_t *dst = ig_config__key_is(k, "name") ? &w->name : ig_config__key_is(k, "uid") ? &w->uid : &w->ns;
-    ig_config__dec_str(d, v, dst);
-}
-
-static void f_wl_status(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const char *const names[] = {"Unhealthy", "Healthy"};
-    int h;
-    (void)k;
-    if (ig_config__dec_enum(d, v, names, 2, NULL, &h) == 0)
-        ((struct wl_state *)obj)->w->healthy = h;
-}
-
-static void f_wl_capacity(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    uint64_t c;
-    (void)k;
-    if (ig_config__dec_uint(d, v, UINT32_MAX, &c) == 0)
-        ((struct wl_state *)obj)->w->capacity = (uint32_t)c;
-}
-
-static void f_wl_protocol(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    static const char *const names[] = {"TCP"};
-    static const char *const unsupported[] = {"HBONE", "LegacyIstioMtls", NULL};
-    int p;
-    (void)k;
-    (void)obj;
-    ig_config__dec_enum(d, v, names, 1, unsupported, &p);
-}
+static const char *const workload_statuses[] = {"Unhealthy", "Healthy"};
+static const char *const workload_protocols[] = {"TCP"};
+static const char *const workload_protocols_unsupported[] = {"HBONE", "LegacyIstioMtls", NULL};
 
 static void f_wl_services(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
 {
-    struct ig_cfg_workload *w = ((struct wl_state *)obj)->w;
+    struct ig_cfg_workload *w = obj;
     (void)k;
     if (ig_config__expect_map(d, v) != 0)
         return;
@@ -850,17 +641,18 @@ static void f_wl_services(struct ig_cfg_dec *d, const struct ig_ynode *k, const 
     }
 }
 
-void ig_config__dec_workloads(struct ig_cfg_dec *d, const struct ig_ynode *n)
+void ig_config__dec_workloads(struct ig_cfg_dec *d, const struct ig_ynode *key, const struct ig_ynode *n, void *cfg_)
 {
+    typedef struct ig_cfg_workload wl;
     static const struct ig_cfg_field fields[] = {
         IG_FIELD_FN_REQ("workloadIps", f_wl_ips),
-        IG_FIELD_FN_REQ("namespace", f_wl_str),
+        IG_FIELD_REQ("namespace", IG_F_STR, wl, ns),
         IG_FIELD_FN_REQ("services", f_wl_services),
-        IG_FIELD_FN("name", f_wl_str),
-        IG_FIELD_FN("uid", f_wl_str),
-        IG_FIELD_FN("status", f_wl_status),
-        IG_FIELD_FN("capacity", f_wl_capacity),
-        IG_FIELD_FN("protocol", f_wl_protocol),
+        IG_FIELD("name", IG_F_STR, wl, name),
+        IG_FIELD("uid", IG_F_STR, wl, uid),
+        IG_FIELD_ENUM("status", wl, healthy, workload_statuses, NULL),
+        IG_FIELD_UINT("capacity", wl, capacity, UINT32_MAX),
+        IG_FIELD_ENUM_CHECK("protocol", workload_protocols, workload_protocols_unsupported),
         IG_FIELD_NOTSUP("networkMode"),
         IG_FIELD_NOTSUP("trustDomain"),
         IG_FIELD_NOTSUP("serviceAccount"),
@@ -879,78 +671,56 @@ void ig_config__dec_workloads(struct ig_cfg_dec *d, const struct ig_ynode *n)
         IG_FIELD_NOTSUP("networkGateway"),
         IG_FIELDS_END,
     };
-    struct ig_config *cfg = d->cfg;
+    struct ig_config *cfg = cfg_;
+    (void)key;
     if (ig_config__expect_seq(d, n) != 0)
         return;
     cfg->n_workloads = n->n;
     cfg->workloads = n->n ? ig_pool_calloc(d->pool, n->n * sizeof(*cfg->workloads)) : NULL;
     for (size_t i = 0; i < n->n; i++) {
         size_t saved = ig_config__path_index(d, i);
-        struct wl_state st = {&cfg->workloads[i]};
-        st.w->healthy = 1;
-        st.w->capacity = 1;
-        ig_config__dec_fields(d, n->items[i], &st, fields);
+        cfg->workloads[i].healthy = 1;
+        cfg->workloads[i].capacity = 1;
+        ig_config__dec_fields(d, n->items[i], &cfg->workloads[i], fields);
         ig_config__path_pop(d, saved);
     }
 }
 
 /* ---- named backends --------------------------------------------------------------------------- */
 
-struct be_state {
-    struct ig_cfg_backend *b;
-    const struct ig_ynode *inference_key;
-};
-
-static void f_be_name(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    ig_config__dec_str(d, v, &((struct be_state *)obj)->b->name);
-}
-
-static void f_be_host(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    (void)k;
-    ig_config__dec_hostport(d, v, &((struct be_state *)obj)->b->host);
-}
-
-static void f_be_policies(struct ig_cfg_dec *d, const struct ig_ynode *k, const struct ig_ynode *v, void *obj)
-{
-    struct be_state *st = obj;
-    (void)k;
-    ig_config__dec_backend_policies(d, v, &st->b->policies, &st->inference_key);
-}
-
-void ig_config__dec_backends(struct ig_cfg_dec *d, const struct ig_ynode *n)
+void ig_config__dec_backends(struct ig_cfg_dec *d, const struct ig_ynode *key, const struct ig_ynode *n, void *cfg_)
 {
     static const struct ig_cfg_field fields[] = {
-        IG_FIELD_FN_REQ("name", f_be_name),
-        IG_FIELD_FN_REQ("host", f_be_host),
-        IG_FIELD_FN("policies", f_be_policies),
+        IG_FIELD_REQ("name", IG_F_STR, struct ig_cfg_backend, name),
+        IG_FIELD_REQ("host", IG_F_HOSTPORT, struct ig_cfg_backend, host),
+        IG_FIELD_MEMBER("policies", struct ig_cfg_backend, policies, ig_config__dec_backend_policies),
         IG_FIELD_NOTSUP("internal"),
         IG_FIELD_NOTSUP("mcp"),
         IG_FIELD_NOTSUP("ai"),
         IG_FIELD_NOTSUP("aws"),
         IG_FIELDS_END,
     };
-    struct ig_config *cfg = d->cfg;
+    struct ig_config *cfg = cfg_;
+    (void)key;
     if (ig_config__expect_seq(d, n) != 0)
         return;
     cfg->n_backends = n->n;
     cfg->backends = n->n ? ig_pool_calloc(d->pool, n->n * sizeof(*cfg->backends)) : NULL;
     for (size_t i = 0; i < n->n; i++) {
         size_t saved = ig_config__path_index(d, i);
-        struct be_state st = {&cfg->backends[i], NULL};
-        ig_config__dec_fields(d, n->items[i], &st, fields);
-        if (st.inference_key != NULL) {
+        struct ig_cfg_backend *b = &cfg->backends[i];
+        ig_config__dec_fields(d, n->items[i], b, fields);
+        const struct ig_ynode *inference_key = ig_config__inference_key(n->items[i]);
+        if (inference_key != NULL) {
             size_t s2 = ig_config__path_key(d, "policies", 8);
-            ig_config__err_at_key(d, st.inference_key, "inferenceRouting",
+            ig_config__err_at_key(d, inference_key, "inferenceRouting",
                                   "inferenceRouting is only supported on service route backends, not named backends");
             ig_config__path_pop(d, s2);
         }
-        for (size_t j = 0; st.b->name.len && j < i; j++) {
-            if (ig_iov_eq(cfg->backends[j].name, st.b->name)) {
+        for (size_t j = 0; b->name.len && j < i; j++) {
+            if (ig_iov_eq(cfg->backends[j].name, b->name)) {
                 const struct ig_ynode *nm = find_val(n->items[i], "name");
-                ig_config__err(d, nm ? nm : n->items[i], "duplicate backend name \"%.64s\"", st.b->name.base);
+                ig_config__err(d, nm ? nm : n->items[i], "duplicate backend name \"%.64s\"", b->name.base);
                 break;
             }
         }

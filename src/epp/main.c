@@ -157,6 +157,10 @@ static void close_handles(struct epp_app *a)
     a->handles_up = 0;
     uv_timer_stop(&a->drain_timer);
     uv_close((uv_handle_t *)&a->drain_timer, NULL);
+    /* The drain is done: a second SIGTERM (a supervisor signalling the process group, say) must not
+     * turn a clean exit into death by signal once libuv restores the default disposition. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->sigint, NULL);
     ig_epp_scraper_destroy(a->sc);

@@ -593,13 +593,8 @@ static void resp_finish(struct h1s_conn *c)
 /* Appends |v| in decimal. */
 static int append_u64(ig_buf_t *o, uint64_t v)
 {
-    char tmp[24];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    return ig_buf_append(o, tmp + i, sizeof(tmp) - i);
+    char tmp[IG_HTTP_U64_DEC];
+    return ig_buf_append(o, tmp, ig_http__u64_dec(tmp, v));
 }
 
 static int append_header(ig_buf_t *o, ig_iov_t name, ig_iov_t value)

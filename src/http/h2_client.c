@@ -256,12 +256,7 @@ static int on_data_chunk_recv(nghttp2_session *ngh, uint8_t flags, int32_t id, c
     struct h2c_stream *st = stream_get(conn, id);
 
     (void)flags;
-    if (st == NULL || st->cs == NULL || st->canceled) {
-        nghttp2_session_consume(ngh, id, len);
-        return 0;
-    }
-    if (ig_h2__io_data(&st->io, (const char *)data, len) != 0)
-        nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, id, NGHTTP2_FLOW_CONTROL_ERROR);
+    ig_h2__data_chunk(ngh, id, st == NULL || st->cs == NULL || st->canceled ? NULL : &st->io, data, len);
     return 0;
 }
 
@@ -295,9 +290,7 @@ static int on_frame_not_send(nghttp2_session *ngh, const nghttp2_frame *frame, i
 {
     struct h2c_conn *conn = ud;
 
-    (void)ngh;
-    ig_log_debug("h2", "frame type %u on stream %d not sent: %s", frame->hd.type, frame->hd.stream_id,
-                 nghttp2_strerror(lib_error_code));
+    ig_h2__on_frame_not_send(ngh, frame, lib_error_code, ud);
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     /* The request never left (a GOAWAY arrived first, or it was canceled): the server has not
@@ -316,16 +309,14 @@ static pthread_once_t client_once = PTHREAD_ONCE_INIT;
 
 static void client_setup_once(void)
 {
-    int rc = nghttp2_session_callbacks_new(&client_callbacks);
-    IG_ASSERT(rc == 0);
-    nghttp2_session_callbacks_set_on_header_callback(client_callbacks, on_header);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(client_callbacks, on_frame_recv);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(client_callbacks, on_data_chunk_recv);
-    nghttp2_session_callbacks_set_on_stream_close_callback(client_callbacks, on_stream_close);
-    nghttp2_session_callbacks_set_on_frame_not_send_callback(client_callbacks, on_frame_not_send);
-    rc = nghttp2_option_new(&client_option);
-    IG_ASSERT(rc == 0);
-    nghttp2_option_set_no_auto_window_update(client_option, 1);
+    static const struct ig_h2_engine_cbs fns = {
+        .header = on_header,
+        .frame_recv = on_frame_recv,
+        .data_chunk_recv = on_data_chunk_recv,
+        .stream_close = on_stream_close,
+        .frame_not_send = on_frame_not_send,
+    };
+    ig_h2__engine_setup(&fns, &client_callbacks, &client_option);
     nghttp2_option_set_peer_max_concurrent_streams(client_option, H2C_INITIAL_MAX_STREAMS);
 }
 

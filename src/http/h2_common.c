@@ -38,6 +38,34 @@ static void *h2_realloc(void *ptr, size_t size, void *ud)
 
 nghttp2_mem ig_h2__mem = {NULL, h2_malloc, h2_free, h2_calloc, h2_realloc};
 
+/* ---- engine setup ------------------------------------------------------------------------------ */
+
+void ig_h2__engine_setup(const struct ig_h2_engine_cbs *fns, nghttp2_session_callbacks **cbs, nghttp2_option **opt)
+{
+    int rc = nghttp2_session_callbacks_new(cbs);
+    IG_ASSERT(rc == 0);
+    if (fns->begin_headers != NULL)
+        nghttp2_session_callbacks_set_on_begin_headers_callback(*cbs, fns->begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(*cbs, fns->header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(*cbs, fns->frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(*cbs, fns->data_chunk_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(*cbs, fns->stream_close);
+    nghttp2_session_callbacks_set_on_frame_not_send_callback(
+        *cbs, fns->frame_not_send != NULL ? fns->frame_not_send : ig_h2__on_frame_not_send);
+    rc = nghttp2_option_new(opt);
+    IG_ASSERT(rc == 0);
+    nghttp2_option_set_no_auto_window_update(*opt, 1);
+}
+
+int ig_h2__on_frame_not_send(nghttp2_session *ngh, const nghttp2_frame *frame, int lib_error_code, void *ud)
+{
+    (void)ngh;
+    (void)ud;
+    ig_log_debug("h2", "frame type %u on stream %d not sent: %s", frame->hd.type, frame->hd.stream_id,
+                 nghttp2_strerror(lib_error_code));
+    return 0;
+}
+
 /* ---- connection -------------------------------------------------------------------------------- */
 
 static void conn_timer_cb(uv_timer_t *t);
@@ -401,6 +429,16 @@ int ig_h2__io_data(struct ig_h2_io *io, const char *data, size_t len)
     return 0;
 }
 
+void ig_h2__data_chunk(nghttp2_session *ngh, int32_t id, struct ig_h2_io *io, const uint8_t *data, size_t len)
+{
+    if (io == NULL) {
+        nghttp2_session_consume(ngh, id, len);
+        return;
+    }
+    if (ig_h2__io_data(io, (const char *)data, len) != 0)
+        nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, id, NGHTTP2_FLOW_CONTROL_ERROR);
+}
+
 void ig_h2__io_end(struct ig_h2_io *io)
 {
     io->in_end = 1;
@@ -491,11 +529,6 @@ int64_t ig_h2__parse_length(ig_iov_t value)
 
 ig_iov_t ig_h2__format_u64(ig_pool_t *pool, uint64_t v)
 {
-    char tmp[24];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    return ig_pool_dup(pool, ig_iov(tmp + i, sizeof(tmp) - i));
+    char tmp[IG_HTTP_U64_DEC];
+    return ig_pool_dup(pool, ig_iov(tmp, ig_http__u64_dec(tmp, v)));
 }

@@ -107,6 +107,24 @@ struct ig_h2_io {
 /* nghttp2 allocations through ig_malloc (core's abort-on-OOM policy, fault injection). */
 extern nghttp2_mem ig_h2__mem;
 
+/* The nghttp2 callbacks an engine implements (NULL: not set). */
+struct ig_h2_engine_cbs {
+    nghttp2_on_begin_headers_callback begin_headers;
+    nghttp2_on_header_callback header;
+    nghttp2_on_frame_recv_callback frame_recv;
+    nghttp2_on_data_chunk_recv_callback data_chunk_recv;
+    nghttp2_on_stream_close_callback stream_close;
+    nghttp2_on_frame_not_send_callback frame_not_send;
+};
+/*
+ * Builds an engine's session callbacks and options, shared by every session of the engine (they
+ * are read-only once built, so every worker thread uses the same ones; call under pthread_once).
+ * Window updates are manual: the application's reading gives the window back.
+ */
+void ig_h2__engine_setup(const struct ig_h2_engine_cbs *fns, nghttp2_session_callbacks **cbs, nghttp2_option **opt);
+/* Logs a frame nghttp2 could not send (the default frame_not_send callback). */
+int ig_h2__on_frame_not_send(nghttp2_session *ngh, const nghttp2_frame *frame, int lib_error_code, void *ud);
+
 /*
  * Sets up |c| on |sock| (borrowed; the engine owns it), whose output cap is |max_pending| (the
  * send threshold stays well below it, since every byte nghttp2 produces must be queued), and
@@ -162,6 +180,12 @@ ssize_t ig_h2__io_read_cb(nghttp2_session *ngh, int32_t id, uint8_t *buf, size_t
                           nghttp2_data_source *source, void *user_data);
 /* DATA payload received for the stream: delivered or held (paused). Returns 0 or IG_ETOOBIG. */
 int ig_h2__io_data(struct ig_h2_io *io, const char *data, size_t len);
+/*
+ * A DATA payload nghttp2 received for stream |id|: handed to |io| (a stream that overflows its
+ * held input is reset), or, when |io| is NULL (the stream is gone for the application),
+ * consumed at once so that the windows stay open.
+ */
+void ig_h2__data_chunk(nghttp2_session *ngh, int32_t id, struct ig_h2_io *io, const uint8_t *data, size_t len);
 /* END_STREAM received for the stream. */
 void ig_h2__io_end(struct ig_h2_io *io);
 void ig_h2__io_pause(struct ig_h2_io *io, int paused);

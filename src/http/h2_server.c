@@ -241,12 +241,7 @@ static int on_data_chunk_recv(nghttp2_session *ngh, uint8_t flags, int32_t id, c
     struct h2s_stream *st = stream_get(conn, id);
 
     (void)flags;
-    if (st == NULL || st->app_reset || st->io.closed) {
-        nghttp2_session_consume(ngh, id, len);
-        return 0;
-    }
-    if (ig_h2__io_data(&st->io, (const char *)data, len) != 0)
-        nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, id, NGHTTP2_FLOW_CONTROL_ERROR);
+    ig_h2__data_chunk(ngh, id, st == NULL || st->app_reset || st->io.closed ? NULL : &st->io, data, len);
     return 0;
 }
 
@@ -276,33 +271,20 @@ static int on_stream_close(nghttp2_session *ngh, int32_t id, uint32_t error_code
     return 0;
 }
 
-static int on_frame_not_send(nghttp2_session *ngh, const nghttp2_frame *frame, int lib_error_code, void *ud)
-{
-    (void)ngh;
-    (void)ud;
-    ig_log_debug("h2", "frame type %u on stream %d not sent: %s", frame->hd.type, frame->hd.stream_id,
-                 nghttp2_strerror(lib_error_code));
-    return 0;
-}
-
 static nghttp2_session_callbacks *server_callbacks;
 static nghttp2_option *server_option;
 static pthread_once_t server_once = PTHREAD_ONCE_INIT;
 
 static void server_setup_once(void)
 {
-    /* Read-only once built, so every worker thread shares them. */
-    int rc = nghttp2_session_callbacks_new(&server_callbacks);
-    IG_ASSERT(rc == 0);
-    nghttp2_session_callbacks_set_on_begin_headers_callback(server_callbacks, on_begin_headers);
-    nghttp2_session_callbacks_set_on_header_callback(server_callbacks, on_header);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(server_callbacks, on_frame_recv);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(server_callbacks, on_data_chunk_recv);
-    nghttp2_session_callbacks_set_on_stream_close_callback(server_callbacks, on_stream_close);
-    nghttp2_session_callbacks_set_on_frame_not_send_callback(server_callbacks, on_frame_not_send);
-    rc = nghttp2_option_new(&server_option);
-    IG_ASSERT(rc == 0);
-    nghttp2_option_set_no_auto_window_update(server_option, 1);
+    static const struct ig_h2_engine_cbs fns = {
+        .begin_headers = on_begin_headers,
+        .header = on_header,
+        .frame_recv = on_frame_recv,
+        .data_chunk_recv = on_data_chunk_recv,
+        .stream_close = on_stream_close,
+    };
+    ig_h2__engine_setup(&fns, &server_callbacks, &server_option);
 }
 
 /* ---- stream ops -------------------------------------------------------------------------------- */

@@ -3,9 +3,10 @@
  * The protocol-neutral header model shared by HTTP/1.1 and HTTP/2: a pool-backed header list
  * (append, find, remove) and the reason phrases the HTTP/1.1 writer puts on status lines.
  * Header strings are borrowed; only the array lives in the pool, so a list costs one pool
- * allocation per doubling and nothing per header.
+ * allocation per doubling and nothing per header. Also the decimal formatter both writers use for
+ * status codes and lengths (no printf on the response path).
  */
-#include "ig/http.h"
+#include "http_int.h"
 
 #define HEADERS_INITIAL_CAP 16
 
@@ -48,6 +49,18 @@ size_t ig_http_headers_remove(ig_http_headers_t *h, ig_iov_t name)
     size_t removed = h->len - out;
     h->len = out;
     return removed;
+}
+
+size_t ig_http__u64_dec(char *out, uint64_t v)
+{
+    char tmp[IG_HTTP_U64_DEC];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    memcpy(out, tmp + i, sizeof(tmp) - i);
+    return sizeof(tmp) - i;
 }
 
 const char *ig_http_reason(int status)

@@ -9,6 +9,10 @@
 
 #include "ig/http.h"
 
+/* Writes |v| in decimal into |out| (room for IG_HTTP_U64_DEC bytes); returns the length. No NUL. */
+#define IG_HTTP_U64_DEC 20
+size_t ig_http__u64_dec(char *out, uint64_t v);
+
 /* ---- server side ----------------------------------------------------------------------------- */
 
 /* What ig_http_stream_* dispatch to: one table for HTTP/1.1, one for HTTP/2. */

@@ -29,6 +29,10 @@
 #define TLS_RECORD_MAX 16384
 /* A graceful close waits this long for the peer to take the pending output. */
 #define CLOSE_FLUSH_TIMEOUT_MS 30000
+/* A buffer grown past one cache block (a streaming socket) is kept while output keeps coming and
+ * freed once the socket has had none for this long: an idle socket holds no buffer, and a busy
+ * one does not free and reallocate its buffer on every flush. */
+#define SOCK_BUF_LINGER_MS 1000
 /* After our FIN, unread input is drained for this long so the close does not turn into an RST
  * that would destroy the response at the peer before it is read. */
 #define CLOSE_LINGER_MS 2000
@@ -71,6 +75,7 @@ struct ig_sock_impl {
     unsigned reading : 1;
     unsigned rx_pending : 1;
     unsigned peer_eof : 1;
+    uint64_t flushed_ms; /* loop time of the last flush that kept a grown buffer */
 };
 
 #define IMPL(s) ((s)->_impl)
@@ -344,6 +349,37 @@ static void check_drain(struct ig_sock_impl *s)
     }
 }
 
+static void on_buf_linger(uv_timer_t *t)
+{
+    struct ig_sock_impl *s = t->data;
+    if (s->state != ST_OPEN)
+        return;
+    uint64_t quiet = uv_now(s->pub.loop) - s->flushed_ms;
+    if (quiet < SOCK_BUF_LINGER_MS) {
+        uv_timer_start(&s->timer, on_buf_linger, SOCK_BUF_LINGER_MS - quiet, 0);
+        return;
+    }
+    ig_buf_release(&s->out);
+    ig_buf_release(&s->plain);
+    if (!s->writing)
+        ig_buf_release(&s->inflight);
+}
+
+/* Gives an empty buffer's storage back: a cache block at once, a grown buffer once the socket is quiet. */
+static void release_idle(struct ig_sock_impl *s, ig_buf_t *b)
+{
+    if (b->len != 0 || b->base == NULL)
+        return;
+    if (b->cap == IG_BUF_BLOCK || s->state != ST_OPEN) {
+        ig_buf_release(b);
+        return;
+    }
+    /* The timer is free while the socket is open (it times connects and closes only). */
+    s->flushed_ms = uv_now(s->pub.loop);
+    if (!uv_is_active((uv_handle_t *)&s->timer))
+        uv_timer_start(&s->timer, on_buf_linger, SOCK_BUF_LINGER_MS, 0);
+}
+
 static void flush(struct ig_sock_impl *s)
 {
     if (s->state == ST_CONNECTING || s->state >= ST_LINGER)
@@ -382,8 +418,8 @@ static void flush(struct ig_sock_impl *s)
         }
     }
     /* Flushed buffers go back to the thread's cache: the next write borrows one again. */
-    ig_buf_release(&s->out);
-    ig_buf_release(&s->plain);
+    release_idle(s, &s->out);
+    release_idle(s, &s->plain);
     check_drain(s);
     if (s->state == ST_CLOSING && pending(s) == 0)
         finish_close(s);
@@ -396,7 +432,7 @@ static void on_write(uv_write_t *req, int status)
     s->write_req = NULL;
     s->writing = 0;
     ig_buf_reset(&s->inflight);
-    ig_buf_release(&s->inflight);
+    release_idle(s, &s->inflight);
     if (s->state == ST_CLOSED)
         return;
     if (status < 0) {

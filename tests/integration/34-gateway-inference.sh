@@ -38,37 +38,9 @@ epp_start() {
 epp_start
 
 # ---- the standalone configuration, exactly as documented ------------------------------------------
-cat >"$T/seed.yaml" <<'EOF'
-services:
-- name: my-model
-  namespace: default
-  hostname: my-model
-  vips: []
-  ports:
-    8000: 8000
-
-binds:
-- port: 8081
-  listeners:
-  - routes:
-    - backends:
-      - service:
-          name: default/my-model
-          port: 8000
-        policies:
-          inferenceRouting:
-            endpointPicker:
-              host: 127.0.0.1:9002
-            destinationMode: passthrough
-EOF
 GP=$(free_port)
-sed -e "s/^- port: 8081$/- port: $GP/" -e "s/host: 127.0.0.1:9002$/host: 127.0.0.1:$EPP_PORT/" "$T/seed.yaml" >"$T/gw.yaml"
-check "only the two ports differ from the documented configuration" \
-    [ "$(diff "$T/seed.yaml" "$T/gw.yaml" | grep -c '^[<>]')" = 4 ]
-"$IG_BIN" gateway -f "$T/gw.yaml" >"$T/gw.log" 2>&1 &
-IG_PIDS+=($!)
-for _ in $(seq 100); do grep -q 'ready:' "$T/gw.log" && break; sleep 0.05; done
-grep -q 'ready:' "$T/gw.log" || die "gateway did not start: $(cat "$T/gw.log")"
+seed_config "$T/gw.yaml" "$GP" "$EPP_PORT"
+gateway_start "$T/gw.yaml" "$T/gw.log"
 G=http://127.0.0.1:$GP
 CHAT='{"model":"m","messages":[{"role":"user","content":"hello"}],"max_tokens":3}'
 
@@ -184,10 +156,7 @@ GM=$(free_port)
         done
     done
 } >"$T/gwm.yaml"
-"$IG_BIN" gateway -f "$T/gwm.yaml" >"$T/gwm.log" 2>&1 &
-IG_PIDS+=($!)
-for _ in $(seq 100); do grep -q 'ready:' "$T/gwm.log" && break; sleep 0.05; done
-grep -q 'ready:' "$T/gwm.log" || die "response-mode gateway did not start: $(cat "$T/gwm.log")"
+gateway_start "$T/gwm.yaml" "$T/gwm.log" "response-mode gateway"
 
 # sse MODE ID [curl args]: a 4-token stream from rep-b through route MODE-1, tagged x-request-id ID.
 sse() {
@@ -288,10 +257,7 @@ binds:
       - service: {name: default/pool, port: 8000}
         policies: {inferenceRouting: {endpointPicker: {host: 127.0.0.1:$EPP_PORT}, failureMode: failOpen}}
 EOF
-"$IG_BIN" gateway -f "$T/gwf.yaml" >"$T/gwf.log" 2>&1 &
-IG_PIDS+=($!)
-for _ in $(seq 100); do grep -q 'ready:' "$T/gwf.log" && break; sleep 0.05; done
-grep -q 'ready:' "$T/gwf.log" || die "second gateway did not start: $(cat "$T/gwf.log")"
+gateway_start "$T/gwf.yaml" "$T/gwf.log" "second gateway"
 
 load "$GF" 4 1 "x-mode: open" "test-epp-endpoint-selection: $C" >"$T/learn"
 check "passthrough with the picker up" [ "$(cat "$T/learn")" = "200:rep-c:$C 4" ]

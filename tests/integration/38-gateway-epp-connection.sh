@@ -33,13 +33,17 @@ epp_start() {
     die "epp did not start: $(cat "$log")"
 }
 
-# gw_start CONFIG LOG: starts the gateway; sets GW_PID.
-gw_start() {
-    "$IG_BIN" gateway -f "$1" >"$2" 2>&1 &
-    GW_PID=$!
-    IG_PIDS+=("$GW_PID")
-    for _ in $(seq 100); do grep -q 'ready:' "$2" && return 0; sleep 0.05; done
-    die "gateway did not start: $(cat "$2")"
+# pool_config: the head of both gateways' configurations: one worker, and the service default/pool
+# whose one endpoint is rep-a.
+pool_config() {
+    cat <<EOF
+config:
+  workerThreads: 1
+services:
+- {name: pool, namespace: default, hostname: pool, vips: [], ports: {8000: 8000}}
+workloads:
+- {name: w1, namespace: default, workloadIps: [127.0.0.1], services: {default/pool: {8000: $SIM_PORT}}}
+EOF
 }
 
 # code PORT HEADER: status of one chat request through the gateway (body in $T/body).
@@ -52,13 +56,9 @@ code() {
 EP=$(free_port)
 epp_start "$T/epp1.log" "$EP" --secure-serving=false
 GP=$(free_port)
-cat >"$T/gw.yaml" <<EOF
-config:
-  workerThreads: 1
-services:
-- {name: pool, namespace: default, hostname: pool, vips: [], ports: {8000: 8000}}
-workloads:
-- {name: w1, namespace: default, workloadIps: [127.0.0.1], services: {default/pool: {8000: $SIM_PORT}}}
+{
+    pool_config
+    cat <<EOF
 binds:
 - port: $GP
   listeners:
@@ -73,7 +73,8 @@ binds:
       - service: {name: default/pool, port: 8000}
         policies: {inferenceRouting: {endpointPicker: {host: 127.0.0.1:$EP}, failureMode: failOpen}}
 EOF
-gw_start "$T/gw.yaml" "$T/gw.log"
+} >"$T/gw.yaml"
+gateway_start "$T/gw.yaml" "$T/gw.log"
 GW1=$GW_PID
 ok=0
 for _ in $(seq 10); do [ "$(code "$GP" 'x-mode: closed')" = 200 ] && ok=$((ok + 1)); done
@@ -163,13 +164,8 @@ route() { # route NAME BACKEND [FAILURE MODE]
 EOF
 }
 {
+    pool_config
     cat <<EOF
-config:
-  workerThreads: 1
-services:
-- {name: pool, namespace: default, hostname: pool, vips: [], ports: {8000: 8000}}
-workloads:
-- {name: w1, namespace: default, workloadIps: [127.0.0.1], services: {default/pool: {8000: $SIM_PORT}}}
 backends:
 - {name: epp-insecure, host: "127.0.0.1:$ES", policies: {backendTLS: {insecure: true}}}
 - {name: epp-system, host: "127.0.0.1:$ES", policies: {backendTLS: {}}}
@@ -190,7 +186,7 @@ EOF
     route wrong-root-open epp-wrong-root failOpen
     route wrong-name epp-wrong-name
 } >"$T/gwt.yaml"
-gw_start "$T/gwt.yaml" "$T/gwt.log"
+gateway_start "$T/gwt.yaml" "$T/gwt.log"
 for c in insecure root-name root-ip; do
     ok=0
     for _ in $(seq 5); do [ "$(code "$GT" "x-case: $c")" = 200 ] && ok=$((ok + 1)); done

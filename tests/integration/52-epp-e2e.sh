@@ -108,44 +108,15 @@ epp_start MAIN --objectives-file "$T/objectives.yaml"
 epp_start LORA --config-file "$T/lora.yaml"
 
 # ---- the standalone configuration, exactly as documented ----------------------------------------
-cat >"$T/seed.yaml" <<'EOF'
-services:
-- name: my-model
-  namespace: default
-  hostname: my-model
-  vips: []
-  ports:
-    8000: 8000
-
-binds:
-- port: 8081
-  listeners:
-  - routes:
-    - backends:
-      - service:
-          name: default/my-model
-          port: 8000
-        policies:
-          inferenceRouting:
-            endpointPicker:
-              host: 127.0.0.1:9002
-            destinationMode: passthrough
-EOF
-
 # gw_start NAME EPP_GRPC_PORT: a gateway on the seed configuration; sets <NAME>_PORT.
 gw_start() {
-    local name=$1 epp=$2 port
+    local name=$1 port
     port=$(free_port)
-    sed -e "s/^- port: 8081$/- port: $port/" -e "s/host: 127.0.0.1:9002$/host: 127.0.0.1:$epp/" "$T/seed.yaml" \
-        >"$T/gw-$name.yaml"
-    check "$name: only the two ports differ from the documented configuration" \
-        [ "$(diff "$T/seed.yaml" "$T/gw-$name.yaml" | grep -c '^[<>]')" = 4 ]
+    seed_config "$T/gw-$name.yaml" "$port" "$2" "$name"
     # The admin, stats and readiness ports default to fixed ports another test may hold: off here.
-    ADMIN_ADDR=off STATS_ADDR=off READINESS_ADDR=off timeout --foreground -k 5 \
-        "$IG_TEST_TIMEOUT" "$IG_BIN" gateway -f "$T/gw-$name.yaml" >"$T/gw-$name.log" 2>&1 &
-    IG_PIDS+=($!)
-    printf -v "GW_${name}_PID" %s $!
-    poll 10 grep -qs 'ready:' "$T/gw-$name.log" || die "gateway $name did not start: $(cat "$T/gw-$name.log")"
+    ADMIN_ADDR=off STATS_ADDR=off READINESS_ADDR=off gateway_start "$T/gw-$name.yaml" "$T/gw-$name.log" \
+        "gateway $name"
+    printf -v "GW_${name}_PID" %s "$GW_PID"
     printf -v "${name}_PORT" %s "$port"
 }
 gw_start MAIN "$MAIN_GRPC"

@@ -171,3 +171,28 @@ metric() {
     page=$(curl -sS -m 5 "$SIM_URL/metrics") || return 1
     awk -v k="$1" 'index($0, k) == 1 { print $NF; exit }' <<<"$page"
 }
+
+# gateway_start CONFIG LOG [NAME]: starts `infergate gateway -f CONFIG` (output in LOG, its life
+# bounded by the test's timeout) and waits up to 10 s for its ready line, else dies saying NAME
+# (default "gateway") did not start. Sets GW_PID. Variables assigned on the call
+# (ADMIN_ADDR=off gateway_start ...) reach the gateway's environment.
+gateway_start() {
+    timeout --foreground -k 5 "${IG_TEST_TIMEOUT:-120}" "$IG_BIN" gateway -f "$1" >"$2" 2>&1 &
+    GW_PID=$!
+    IG_PIDS+=("$GW_PID")
+    for _ in $(seq 200); do grep -qs 'ready:' "$2" && return 0; sleep 0.05; done
+    die "${3:-gateway} did not start: $(cat "$2")"
+}
+
+# The standalone inferenceRouting configuration exactly as agentgateway documents it (the unit tests
+# load the same file).
+IG_SEED="$IG_ROOT/tests/unit/config/data/seed.yaml"
+
+# seed_config OUT GATEWAY_PORT PICKER_PORT [LABEL]: writes to OUT the documented configuration
+# ($IG_SEED) with only its two ports changed, bind 8081 to GATEWAY_PORT and endpoint picker 9002 to
+# PICKER_PORT, and checks (a check of the test, named after LABEL when given) that nothing else differs.
+seed_config() {
+    sed -e "s/^- port: 8081$/- port: $2/" -e "s/host: 127.0.0.1:9002$/host: 127.0.0.1:$3/" "$IG_SEED" >"$1"
+    check "${4:+$4: }only the two ports differ from the documented configuration" \
+        [ "$(diff "$IG_SEED" "$1" | grep -c '^[<>]')" = 4 ]
+}
