@@ -3,8 +3,10 @@
 # (the backend), fetched directly and through nginx, haproxy and infergate as reverse proxies
 # with the same worker count, over HTTP/1.1 keep-alive (wrk) and over h2c with prior knowledge
 # (h2load; nginx `listen ... http2`, haproxy `proto h2`, infergate on its one port) on 127.0.0.1,
-# upstream HTTP/1.1 keep-alive in every case. Then each proxy's resident memory: idle after
-# start, and holding IDLE_CONNS idle keep-alive connections that each served one request.
+# upstream HTTP/1.1 keep-alive in every case. Resident memory comes first, while each proxy is
+# fresh: idle after start, and holding IDLE_CONNS idle keep-alive connections that each served one
+# request (so the per-connection figure is not mixed with heap the load runs leave behind); the
+# RSS after the load runs is printed at the end.
 #
 # Usage: bench/proxy-overhead.sh [path/to/infergate]
 #   WORKERS=1 (proxy workers/threads), CONNS=64, DURATION=10 (seconds), THREADS=2 (load threads),
@@ -91,8 +93,10 @@ backend b
     http-reuse always
     server s1 127.0.0.1:$backend
 EOF
+# Access logs off for every proxy (nginx: access_log off; haproxy: no log target; infergate:
+# access lines are info events, so level warn).
 cat >"$work/ig.yaml" <<EOF
-config: {adminAddr: "off", statsAddr: "off", readinessAddr: "off", workerThreads: $WORKERS}
+config: {adminAddr: "off", statsAddr: "off", readinessAddr: "off", workerThreads: $WORKERS, logging: {level: warn}}
 binds:
 - port: $proxy_ig
   listeners:
@@ -197,6 +201,10 @@ for p in "${!pid_of[@]}"; do idle[$p]=$(rss_kb "${pid_of[$p]}"); done
 
 echo "machine: $(nproc) cores, $(uname -r); $(date -u +%FT%TZ)"
 echo "workers per proxy: $WORKERS; load: $THREADS threads, $CONNS connections, ${DURATION}s; 1 KB body"
+echo "-- resident memory of the fresh proxies (process and children)"
+idle_rss nginx "${pid_of[nginx]}" "$proxy_nginx"
+command -v haproxy >/dev/null && idle_rss haproxy "${pid_of[haproxy]}" "$proxy_haproxy"
+idle_rss infergate "${pid_of[infergate]}" "$proxy_ig"
 echo "-- HTTP/1.1 keep-alive (wrk)"
 run direct "$backend"
 run nginx "$proxy_nginx"
@@ -209,7 +217,7 @@ if command -v h2load >/dev/null; then
     command -v haproxy >/dev/null && run_h2 haproxy "$proxy_haproxy_h2"
     run_h2 infergate "$proxy_ig"
 fi
-echo "-- resident memory (process and children)"
-idle_rss nginx "${pid_of[nginx]}" "$proxy_nginx"
-command -v haproxy >/dev/null && idle_rss haproxy "${pid_of[haproxy]}" "$proxy_haproxy"
-idle_rss infergate "${pid_of[infergate]}" "$proxy_ig"
+echo "-- resident memory after the load runs (process and children)"
+for p in nginx haproxy infergate; do
+    [ -n "${pid_of[$p]:-}" ] && printf '%-10s %8d kB\n' "$p" "$(rss_kb "${pid_of[$p]}")"
+done

@@ -19,6 +19,7 @@
 #include "ig/config.h"
 #include "ig/extproc.h"
 #include "ig/gateway.h"
+#include "ig/grpc.h"
 #include "ig/http.h"
 #include "ig/loop.h"
 #include "ig/metrics.h"
@@ -226,6 +227,42 @@ void gw_stats_genai(struct gw_stats *st, const struct gw_stat_key *k, const stru
 /** ig_http_client_config.on_connect for a worker's origins; |arg| is the worker's struct gw_stats. */
 void gw_stats_on_connect(void *arg, int status, uint64_t duration_ns);
 
+/* ---- endpoint picker channels (inference.c publishes, stats.c merges) ------------------------- */
+
+#define GW_EPP_STATS_MAX 16 /* picker channels exported per worker; later ones are not */
+
+/* What one ext_proc call ended with, from the request's side (infergate_endpoint_picker_requests_total). */
+enum gw_epp_outcome {
+    GW_EPP_OK = 0,        /* the picker did its part (or the gateway ended the call: client gone) */
+    GW_EPP_UNAVAILABLE,   /* UNAVAILABLE (unreachable, fail-fast, connection lost): request refused */
+    GW_EPP_DEADLINE,      /* DEADLINE_EXCEEDED: request refused */
+    GW_EPP_FAILED_OPEN,   /* the picker failed and the request went on without it (failOpen, bypass) */
+    GW_EPP_FAILED_CLOSED, /* any other picker failure (error status, invalid answer): request refused */
+    GW_EPP_OUTCOME_COUNT
+};
+
+/* Gauge states: enum ig_grpc_conn_state, plus shutdown once the worker destroyed the channel. */
+#define GW_EPP_SHUTDOWN    IG_GRPC_CONN_STATE_COUNT
+#define GW_EPP_STATE_COUNT (IG_GRPC_CONN_STATE_COUNT + 1)
+
+/*
+ * One picker channel's figures, in its worker (so they outlive the channel until the process
+ * ends). |picker| is written once before the worker's epp_n publishes the slot; the values are
+ * single-writer atomics stored by the worker's thread and read by the scrape.
+ */
+struct gw_epp_stat {
+    char picker[64]; /* "ip:port" */
+    _Atomic int state;
+    _Atomic uint64_t attempts, failures, fail_fast;
+    _Atomic uint64_t outcomes[GW_EPP_OUTCOME_COUNT];
+};
+
+/* Adds |by| to a single-writer counter: a relaxed load and store, cheaper than a locked add. */
+static inline void gw_bump(_Atomic uint64_t *v, uint64_t by)
+{
+    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + by, memory_order_relaxed);
+}
+
 /* ---- the process ----------------------------------------------------------------------------- */
 
 struct gw_worker;
@@ -233,7 +270,6 @@ struct gw_worker;
 struct gw_proc {
     const char *path;        /* -f FILE, or NULL */
     const char *inline_text; /* -c TEXT */
-    char *dir, *base;        /* the watched directory and the file's name in it */
     uv_loop_t loop;          /* control thread */
     struct ig_workers *workers;
     int nworkers;
@@ -254,10 +290,8 @@ struct gw_proc {
     ig_http_server_t admin, stats, ready;
     ig_listener_t *admin_l, *stats_l, *ready_l;
     uv_signal_t sigterm, sigint, sighup;
-    uv_fs_event_t watch;
-    uv_timer_t reload_timer, drain_timer;
+    uv_timer_t drain_timer;
     uv_async_t done_async;
-    int watching;
     int exit_status;
 };
 
@@ -288,6 +322,10 @@ struct gw_worker {
     uint64_t rng;
     char logbuf[8192];
     ig_list_t epps; /* struct gw_epp: one gRPC channel per endpoint picker address */
+    struct gw_epp_stat epp_stats[GW_EPP_STATS_MAX];
+    _Atomic size_t epp_n;     /* epp_stats slots in use (release store after the slot's picker) */
+    uv_prepare_t epp_publish; /* copies the channels' statistics to epp_stats before each poll */
+    int epp_publishing;       /* epp_publish: 0 not initialised, 1 running, 2 closed (worker done) */
     int stopping;
     int closed_clients;
 };
@@ -326,6 +364,8 @@ struct gw_epp {
     int tls;
     char label[64];
     ig_grpc_channel_t *ch;
+    struct gw_epp_stat *st;                    /* its slot in the worker's epp_stats, or NULL (past the cap) */
+    struct ig_grpc_channel_stats pub;          /* what was last stored in |st| */
     struct gw_origin *learned[GW_INF_LEARNED]; /* endpoints the picker chose recently */
     uint64_t learned_ns[GW_INF_LEARNED];
 };
@@ -386,6 +426,7 @@ struct gw_inf {
     unsigned active : 1, cancelled : 1, header_only : 1, req_end_sent : 1, picked : 1, up_end : 1;
     unsigned req_streamed : 1, resp_streamed : 1, resp_hdr_sent : 1, resp_hdr_done : 1, resp_end_sent : 1;
     unsigned resp_done : 1, bypass : 1, fallback : 1;
+    unsigned epp_failed : 1;    /* the picker's answer failed the request (fail()) */
     unsigned orig_ok : 1;       /* |orig| holds the whole body so far (failOpen only) */
     unsigned up_ok : 1;         /* |up| holds every upstream byte so far */
     unsigned resp_mode : 2;     /* enum ig_cfg_response_mode of the backend */

@@ -83,6 +83,78 @@ static int resolve_target(const struct ig_cfg_target *t, struct sockaddr_storage
     return 0;
 }
 
+/* ---- channel statistics ------------------------------------------------------------------------ */
+
+/*
+ * The channel's figures are plain fields of the worker's thread; the scrape runs on the control
+ * thread. So the worker copies them into its epp_stats slots (single-writer atomics), once per
+ * loop iteration before it polls: every state change happens in a callback of this loop (a
+ * connect result, a retry timer, a probe's status), so the copy is never more than one iteration
+ * behind, costs a few loads per channel, and needs neither a lock nor a periodic wake-up.
+ */
+static void epp_publish(struct gw_epp *e)
+{
+    if (e->st == NULL)
+        return;
+    struct ig_grpc_channel_stats s;
+    ig_grpc_channel_get_stats(e->ch, &s);
+    /* Stores only what changed, so the scraper's cache lines are not dirtied every iteration. */
+    if (s.state != e->pub.state)
+        atomic_store_explicit(&e->st->state, s.state, memory_order_relaxed);
+    if (s.connect_attempts != e->pub.connect_attempts)
+        atomic_store_explicit(&e->st->attempts, s.connect_attempts, memory_order_relaxed);
+    if (s.connect_failures != e->pub.connect_failures)
+        atomic_store_explicit(&e->st->failures, s.connect_failures, memory_order_relaxed);
+    if (s.fail_fast != e->pub.fail_fast)
+        atomic_store_explicit(&e->st->fail_fast, s.fail_fast, memory_order_relaxed);
+    e->pub = s;
+}
+
+static void on_epp_publish(uv_prepare_t *h)
+{
+    struct gw_worker *w = h->data;
+    ig_list_t *pos;
+    ig_list_foreach(pos, &w->epps)
+    {
+        epp_publish(IG_CONTAINER_OF(pos, struct gw_epp, link));
+    }
+}
+
+/* Gives a new channel a statistics slot (none past GW_EPP_STATS_MAX: it is then not exported). */
+static void epp_stat_attach(struct gw_worker *w, struct gw_epp *e)
+{
+    size_t n = atomic_load_explicit(&w->epp_n, memory_order_relaxed);
+    if (n >= GW_EPP_STATS_MAX) {
+        ig_log_warn("gateway", "endpoint picker %s: more than %d picker channels on a worker, not in /metrics",
+                    e->label, GW_EPP_STATS_MAX);
+        return;
+    }
+    e->st = &w->epp_stats[n];
+    snprintf(e->st->picker, sizeof(e->st->picker), "%s", e->label);
+    /* The zeroed slot and |pub| say IDLE (0) with no counts, as a new channel is. */
+    /* Publishes the slot's picker to the scraping thread. */
+    atomic_store_explicit(&w->epp_n, n + 1, memory_order_release);
+    if (w->epp_publishing == 0) {
+        uv_prepare_init(&w->w->loop, &w->epp_publish);
+        w->epp_publish.data = w;
+        uv_prepare_start(&w->epp_publish, on_epp_publish);
+        uv_unref((uv_handle_t *)&w->epp_publish); /* never what keeps the worker's loop alive */
+        w->epp_publishing = 1;
+    }
+}
+
+static int refused_outcome(int status)
+{
+    switch (status) {
+    case IG_GRPC_UNAVAILABLE:
+        return GW_EPP_UNAVAILABLE;
+    case IG_GRPC_DEADLINE_EXCEEDED:
+        return GW_EPP_DEADLINE;
+    default:
+        return GW_EPP_FAILED_CLOSED;
+    }
+}
+
 struct gw_epp *gw_inf_epp_get(struct gw_worker *w, const struct ig_cfg_inference_routing *ir)
 {
     struct sockaddr_storage sa;
@@ -126,6 +198,7 @@ struct gw_epp *gw_inf_epp_get(struct gw_worker *w, const struct ig_cfg_inference
     e->ch = ch;
     ig_addr_format((const struct sockaddr *)&sa, e->label, sizeof(e->label));
     ig_list_push_back(&w->epps, &e->link);
+    epp_stat_attach(w, e);
     return e;
 }
 
@@ -134,8 +207,16 @@ void gw_inf_epps_destroy(struct gw_worker *w)
     while (!ig_list_empty(&w->epps)) {
         struct gw_epp *e = IG_CONTAINER_OF(w->epps.next, struct gw_epp, link);
         ig_list_remove(&e->link);
+        epp_publish(e);
+        if (e->st != NULL)
+            atomic_store_explicit(&e->st->state, GW_EPP_SHUTDOWN, memory_order_relaxed);
         ig_grpc_channel_destroy(e->ch);
         ig_free(e);
+    }
+    if (w->epp_publishing == 1) {
+        w->epp_publishing = 2;
+        uv_prepare_stop(&w->epp_publish);
+        uv_close((uv_handle_t *)&w->epp_publish, NULL); /* its storage is the worker's, freed after the loop */
     }
 }
 
@@ -318,6 +399,7 @@ static void fail(struct gw_inf *inf, int status, const char *reason, const char 
     if (inf->cancelled)
         return;
     inf->cancelled = 1;
+    inf->epp_failed = 1;
     inf->ops->failed(inf->owner, status, reason, text);
     if (inf->call != NULL)
         ig_grpc_call_cancel(inf->call);
@@ -600,22 +682,34 @@ static void bypass_response(struct gw_inf *inf)
 static void call_on_status(ig_grpc_call_t *call, int status, ig_iov_t message)
 {
     struct gw_inf *inf = ig_grpc_call_data(call);
+    int outcome = GW_EPP_OK;
     inf->call = NULL;
     if (!inf->cancelled && !inf->resp_done) {
         if (!inf->picked) {
             char text[160];
             snprintf(text, sizeof(text), "endpoint picker unavailable: %s%s%.*s", ig_grpc_status_name(status),
                      message.len > 0 ? ": " : "", (int)IG_MIN(message.len, 100), message.base);
-            if (!fall_back(inf))
+            if (fall_back(inf)) {
+                outcome = GW_EPP_FAILED_OPEN;
+            } else {
                 fail(inf, 503, "epp_unavailable", text);
+                outcome = refused_outcome(status);
+            }
         } else if (status == IG_GRPC_OK && inf->up_end && !inf->resp_streamed) {
             bypass_response(inf);
         } else if (inf->resp_mode != IG_CFG_RESP_FULL && inf->resp_hdr_done) {
             bypass_response(inf); /* the response no longer depends on the picker */
+            if (status != IG_GRPC_OK)
+                outcome = GW_EPP_FAILED_OPEN;
         } else {
             fail(inf, 502, "epp_stream_failed", "endpoint picker stream failed");
+            outcome = refused_outcome(status);
         }
+    } else if (inf->epp_failed) {
+        outcome = GW_EPP_FAILED_CLOSED; /* an invalid answer: the call was cancelled by fail() */
     }
+    if (inf->bp->epp->st != NULL)
+        gw_bump(&inf->bp->epp->st->outcomes[outcome], 1);
     inf->active = 0;
     inf->ops->done(inf->owner);
 }

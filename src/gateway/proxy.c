@@ -951,28 +951,32 @@ static void down_on_close(ig_http_stream_t *s, int err)
     gw_stats_record(&r->w->stats, &k, dur);
     gw_stats_genai(&r->w->stats, &k, &r->gen, s->start_ns, r->input_tokens, r->output_tokens);
 
-    struct gw_access a = {0};
-    a.gateway = gateway;
-    a.listener = r->listener != NULL ? listener : NULL;
-    a.route = r->route != NULL ? route : NULL;
-    a.endpoint = r->origin != NULL ? r->origin->label : NULL;
-    a.backend = r->bp != NULL ? backend : NULL;
-    ig_addr_format((const struct sockaddr *)&s->peer, a.src, sizeof(a.src));
-    a.method = s->req.method;
-    a.host = s->req.authority;
-    a.path = s->req.path;
-    a.version = s->req.version;
-    a.status = r->status;
-    a.protocol = s->is_tls ? "https" : "http";
-    a.reason = r->reason;
-    a.duration_ns = dur;
-    a.req_bytes = r->req_bytes;
-    a.resp_bytes = r->resp_bytes;
-    a.retries = r->attempts > 1 ? r->attempts - 1 : 0;
-    a.input_tokens = r->input_tokens;
-    a.output_tokens = r->output_tokens;
-    a.gen = &r->gen;
-    gw_access_log(r->w, cfg, &a);
+    /* Access lines are info events (agentgateway's too): a log level of warn or above turns them off,
+     * and then nothing is formatted for them. */
+    if (ig_log_get_level() >= IG_LOG_INFO) {
+        struct gw_access a = {0};
+        a.gateway = gateway;
+        a.listener = r->listener != NULL ? listener : NULL;
+        a.route = r->route != NULL ? route : NULL;
+        a.endpoint = r->origin != NULL ? r->origin->label : NULL;
+        a.backend = r->bp != NULL ? backend : NULL;
+        ig_addr_format((const struct sockaddr *)&s->peer, a.src, sizeof(a.src));
+        a.method = s->req.method;
+        a.host = s->req.authority;
+        a.path = s->req.path;
+        a.version = s->req.version;
+        a.status = r->status;
+        a.protocol = s->is_tls ? "https" : "http";
+        a.reason = r->reason;
+        a.duration_ns = dur;
+        a.req_bytes = r->req_bytes;
+        a.resp_bytes = r->resp_bytes;
+        a.retries = r->attempts > 1 ? r->attempts - 1 : 0;
+        a.input_tokens = r->input_tokens;
+        a.output_tokens = r->output_tokens;
+        a.gen = &r->gen;
+        gw_access_log(r->w, cfg, &a);
+    }
     if (r->route != NULL && r->route->policies.n_rate_limits > 0 && (r->input_tokens > 0 || r->output_tokens > 0))
         gw_snap_rate_charge(r->plan->snap, r->route, gw_snap_route_index(r->plan->snap, r->route),
                             (uint64_t)IG_MAX(r->input_tokens, 0) + (uint64_t)IG_MAX(r->output_tokens, 0));

@@ -13,6 +13,9 @@
  * proxy (nothing is buffered) and interned process-wide under a hard cap, past which names count
  * as "other".
  *
+ * The endpoint picker series come from each worker's per-channel slots, published the same way
+ * (inference.c copies the channels' figures into them on the worker's thread).
+ *
  * The access log writes one line per request to stdout with a single write(2), in text or JSON
  * (config.logging.format) with agentgateway's field names.
  */
@@ -586,6 +589,121 @@ static int render_connect(ig_buf_t *out)
     return rc;
 }
 
+/* ---- endpoint picker channels ------------------------------------------------------------------- */
+
+/* One picker address summed over workers (and over channels to it with different TLS settings). */
+struct epp_sum {
+    const char *picker;
+    uint64_t states[GW_EPP_STATE_COUNT]; /* channels in each state */
+    uint64_t chan[3];                    /* enum epp_chan: the channel's own counters */
+    uint64_t outcomes[GW_EPP_OUTCOME_COUNT];
+};
+
+enum epp_chan { EPP_ATTEMPTS = 0, EPP_FAILURES, EPP_FAIL_FAST };
+
+/* gRPC's connectivity-state names, lower-case as Prometheus label values usually are. */
+static const char *const epp_state_names[GW_EPP_STATE_COUNT] = {
+    [IG_GRPC_CONN_IDLE] = "idle",
+    [IG_GRPC_CONN_READY] = "ready",
+    [IG_GRPC_CONN_TRANSIENT_FAILURE] = "transient_failure",
+    [GW_EPP_SHUTDOWN] = "shutdown",
+};
+static const char *const epp_outcome_names[GW_EPP_OUTCOME_COUNT] = {
+    [GW_EPP_OK] = "ok",
+    [GW_EPP_UNAVAILABLE] = "unavailable",
+    [GW_EPP_DEADLINE] = "deadline",
+    [GW_EPP_FAILED_OPEN] = "failed_open",
+    [GW_EPP_FAILED_CLOSED] = "failed_closed",
+};
+
+_Static_assert(GW_EPP_STATE_COUNT == 4 && GW_EPP_OUTCOME_COUNT == 5, "name tables out of date");
+
+static int write_epp_counter(ig_buf_t *out, const char *name, const char *help, const struct epp_sum *p, size_t n,
+                             enum epp_chan c)
+{
+    int rc = ig_prom_write_family(out, name, help, IG_METRIC_COUNTER);
+    for (size_t j = 0; rc == 0 && j < n; j++) {
+        struct ig_metric_label l[1] = {{"picker", p[j].picker}};
+        rc = ig_prom_write_sample(out, name, l, 1, (double)p[j].chan[c]);
+    }
+    return rc;
+}
+
+static int render_epp(ig_buf_t *out)
+{
+    size_t cap = (size_t)gw.nworkers * GW_EPP_STATS_MAX, n = 0;
+    if (cap == 0)
+        return 0;
+    struct epp_sum *p = ig_calloc(cap, sizeof(*p));
+    for (int wi = 0; wi < gw.nworkers; wi++) {
+        struct gw_worker *w = __atomic_load_n(&gw.w[wi], __ATOMIC_ACQUIRE);
+        if (w == NULL)
+            continue;
+        size_t cnt = atomic_load_explicit(&w->epp_n, memory_order_acquire);
+        for (size_t i = 0; i < cnt && i < GW_EPP_STATS_MAX; i++) {
+            const struct gw_epp_stat *e = &w->epp_stats[i];
+            struct epp_sum *t = NULL;
+            for (size_t j = 0; j < n && t == NULL; j++) {
+                if (strcmp(p[j].picker, e->picker) == 0)
+                    t = &p[j];
+            }
+            if (t == NULL) {
+                t = &p[n++];
+                t->picker = e->picker;
+            }
+            int st = atomic_load_explicit(&e->state, memory_order_relaxed);
+            if (st >= 0 && st < GW_EPP_STATE_COUNT)
+                t->states[st]++;
+            t->chan[EPP_ATTEMPTS] += atomic_load_explicit(&e->attempts, memory_order_relaxed);
+            t->chan[EPP_FAILURES] += atomic_load_explicit(&e->failures, memory_order_relaxed);
+            t->chan[EPP_FAIL_FAST] += atomic_load_explicit(&e->fail_fast, memory_order_relaxed);
+            for (size_t o = 0; o < GW_EPP_OUTCOME_COUNT; o++)
+                t->outcomes[o] += atomic_load_explicit(&e->outcomes[o], memory_order_relaxed);
+        }
+    }
+    int rc = 0;
+    if (n == 0)
+        goto out; /* no inferenceRouting picker: no empty families */
+    rc = ig_prom_write_family(out, "infergate_endpoint_picker_connection_state",
+                              "Endpoint picker channels (one per worker and picker) in each connectivity state",
+                              IG_METRIC_GAUGE);
+    for (size_t j = 0; rc == 0 && j < n; j++) {
+        struct ig_metric_label l[2] = {{"picker", p[j].picker}, {"state", NULL}};
+        /* Every state always appears, so an alert on transient_failure sees it leave 0. */
+        for (size_t k = 0; rc == 0 && k < GW_EPP_STATE_COUNT; k++) {
+            l[1].value = epp_state_names[k];
+            rc = ig_prom_write_sample(out, "infergate_endpoint_picker_connection_state", l, 2, (double)p[j].states[k]);
+        }
+    }
+    if (rc == 0)
+        rc = write_epp_counter(out, "infergate_endpoint_picker_connect_attempts_total",
+                               "Connection attempts to the endpoint picker that finished (connected or failed)", p, n,
+                               EPP_ATTEMPTS);
+    if (rc == 0)
+        rc = write_epp_counter(out, "infergate_endpoint_picker_connect_failures_total",
+                               "Connection attempts to the endpoint picker that failed (refused, timed out, TLS, ALPN)",
+                               p, n, EPP_FAILURES);
+    if (rc == 0)
+        rc = write_epp_counter(out, "infergate_endpoint_picker_fail_fast_requests_total",
+                               "Picker calls failed at once, without a dial, while the channel was in "
+                               "TRANSIENT_FAILURE",
+                               p, n, EPP_FAIL_FAST);
+    if (rc == 0)
+        rc = ig_prom_write_family(out, "infergate_endpoint_picker_requests_total",
+                                  "ext_proc calls to the endpoint picker, by what they ended with for the request",
+                                  IG_METRIC_COUNTER);
+    for (size_t j = 0; rc == 0 && j < n; j++) {
+        struct ig_metric_label l[2] = {{"picker", p[j].picker}, {"outcome", NULL}};
+        for (size_t o = 0; rc == 0 && o < GW_EPP_OUTCOME_COUNT; o++) {
+            l[1].value = epp_outcome_names[o];
+            rc = ig_prom_write_sample(out, "infergate_endpoint_picker_requests_total", l, 2, (double)p[j].outcomes[o]);
+        }
+    }
+out:
+    ig_free(p);
+    return rc;
+}
+
 int gw_metrics_render(ig_buf_t *out)
 {
     int rc = 0;
@@ -682,6 +800,8 @@ int gw_metrics_render(ig_buf_t *out)
                                   atomic_load(&gw.reload_time));
     if (rc == 0)
         rc = render_connect(out);
+    if (rc == 0)
+        rc = render_epp(out);
     if (rc == 0)
         rc = render_genai(out);
     if (rc == 0)

@@ -65,7 +65,9 @@ static struct gw_origin *origin_get(struct gw_worker *w, const struct sockaddr_s
     cc.version = version;
     cc.connect_timeout_ms = connect_ms;
     cc.idle_timeout_ms = 90000;
-    cc.max_idle = 256;
+    /* An idle upstream connection holds no buffers, and h2 clients multiplexing hundreds of streams
+     * onto HTTP/1.1 origins would otherwise close and reopen connections at every burst. */
+    cc.max_idle = 1024;
     cc.on_connect = gw_stats_on_connect;
     cc.on_connect_arg = &w->stats;
     if (o->tls) {

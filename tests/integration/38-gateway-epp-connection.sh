@@ -6,6 +6,9 @@
 #     (the service's endpoint), while the gateway dials the picker only on its backoff schedule
 #     (connection attempts counted from its log: a handful in 3 s, not one per request).
 #   - Restart: the picker back on the same port is used again without restarting the gateway.
+#   - Metrics: the stats port shows the channel READY, then TRANSIENT_FAILURE during the outage
+#     (connect failures and fail-fast calls counted, each request's picker call counted by outcome),
+#     and READY again after the restart before any request is sent (the retry probe reconnects).
 #   - TLS: insecure against the picker's own self-signed certificate; the picker's certificate as
 #     backendTLS.root, verified by name (hostname) and by IP; a wrong root, a wrong name and the
 #     system store fail with the failure mode (503, or 200 with failOpen) and a log line saying
@@ -29,16 +32,17 @@ epp_start() {
     EPP_PID=$!
     IG_PIDS+=("$EPP_PID")
     disown "$EPP_PID" # no job report when the outage test kills it
-    for _ in $(seq 100); do grep -q 'listening grpc=' "$log" && return 0; sleep 0.05; done
+    for _ in $(seq 100); do grep -qs 'listening grpc=' "$log" && return 0; sleep 0.05; done
     die "epp did not start: $(cat "$log")"
 }
 
-# pool_config: the head of both gateways' configurations: one worker, and the service default/pool
-# whose one endpoint is rep-a.
+# pool_config STATS_PORT: the head of both gateways' configurations: one worker, the stats port, and
+# the service default/pool whose one endpoint is rep-a.
 pool_config() {
     cat <<EOF
 config:
   workerThreads: 1
+  statsAddr: 127.0.0.1:$1
 services:
 - {name: pool, namespace: default, hostname: pool, vips: [], ports: {8000: 8000}}
 workloads:
@@ -52,12 +56,38 @@ code() {
         -H 'content-type: application/json' -d "$CHAT"
 }
 
+# scrape PORT: saves the stats port's /metrics page (one consistent view) to $T/metrics.
+scrape() {
+    curl -sS -m 5 -o "$T/metrics" "http://127.0.0.1:$1/metrics" || : >"$T/metrics"
+}
+# metric SERIES: the value of one series (name{labels} exactly as exposed) in the last scrape, or "absent".
+metric() {
+    awk -v s="$1" '$1 == s {v = $2} END {print v == "" ? "absent" : v}' "$T/metrics"
+}
+# state PORT PICKER: scrapes PORT; prints the picker's channels per state as idle/ready/
+# transient_failure/shutdown counts, e.g. 0/1/0/0.
+state() {
+    local out="" st
+    scrape "$1"
+    for st in idle ready transient_failure shutdown; do
+        out="$out/$(metric "infergate_endpoint_picker_connection_state{picker=\"$2\",state=\"$st\"}")"
+    done
+    echo "${out#/}"
+}
+# pm PICKER NAME [OUTCOME]: one of the picker's counters (NAME after infergate_endpoint_picker_) in the
+# last scrape.
+pm() {
+    metric "infergate_endpoint_picker_$2{picker=\"$1\"${3:+,outcome=\"$3\"}}"
+}
+
 # ---- outage and restart ----------------------------------------------------------------------------
 EP=$(free_port)
 epp_start "$T/epp1.log" "$EP" --secure-serving=false
 GP=$(free_port)
+GS=$(free_port)
+P=127.0.0.1:$EP
 {
-    pool_config
+    pool_config "$GS"
     cat <<EOF
 binds:
 - port: $GP
@@ -79,6 +109,13 @@ GW1=$GW_PID
 ok=0
 for _ in $(seq 10); do [ "$(code "$GP" 'x-mode: closed')" = 200 ] && ok=$((ok + 1)); done
 check "picker up: 10 of 10 failClosed requests answered ($ok)" [ "$ok" = 10 ]
+s=$(state "$GS" "$P")
+check "metrics: picker up: the channel is ready ($s)" [ "$s" = 0/1/0/0 ]
+a0=$(pm "$P" connect_attempts_total)
+f0=$(pm "$P" connect_failures_total)
+ok0=$(pm "$P" requests_total ok)
+check "metrics: picker up: $a0 connection attempt, $f0 failures, $ok0 calls ok" \
+    [ "$a0" = 1 -a "$f0" = 0 -a "$ok0" = 10 -a "$(pm "$P" fail_fast_requests_total)" = 0 ]
 
 # SIGKILL to the picker itself (not to timeout(1) around it): no GOAWAY, no goodbye.
 EPP_CHILD=$(pgrep -P "$EPP_PID" | head -1)
@@ -122,9 +159,33 @@ check "outage: the 503 says the channel is in TRANSIENT_FAILURE" \
 dials=$(grep -c 'endpoint picker 127.0.0.1: connect failed' "$T/gw.log")
 check "outage: $dials connection attempts for $((n_closed + n_open)) requests (backoff, no tight loop)" \
     [ "$dials" -ge 2 -a "$dials" -le 12 -a $((n_closed + n_open)) -ge 30 ]
+s=$(state "$GS" "$P")
+check "metrics: outage: the channel is in transient_failure ($s)" [ "$s" = 0/0/1/0 ]
+a1=$(pm "$P" connect_attempts_total) # from the scrape that saw transient_failure
+f1=$(pm "$P" connect_failures_total)
+ff=$(pm "$P" fail_fast_requests_total)
+check "metrics: outage: attempts $a0 -> $a1 and failures $f0 -> $f1 grew by the failed dials ($dials logged)" \
+    [ "$f1" -ge "$dials" -a "$f1" -le $((dials + 1)) -a "$a1" -ge $((a0 + f1 - 1)) -a "$a1" -le $((a0 + f1 + 1)) ]
+check "metrics: outage: $ff of $((n_closed + n_open)) picker calls failed fast" \
+    [ "$ff" -ge $((n_closed + n_open - 3)) -a "$ff" -le $((n_closed + n_open)) ]
+un=$(pm "$P" requests_total unavailable)
+fo=$(pm "$P" requests_total failed_open)
+check "metrics: outage: calls by outcome: unavailable $un (failClosed $n_closed), failed_open $fo (failOpen $n_open)" \
+    [ "$un" = "$n_closed" -a "$fo" = "$n_open" -a "$(pm "$P" requests_total ok)" = 10 ]
 
 # The picker back on the same port: used again by the same gateway process.
 epp_start "$T/epp2.log" "$EP" --secure-serving=false
+# No request until the gauge says ready: the channel's own retry reconnects, and the stats port sees it.
+t0=$SECONDS
+s=
+while [ $((SECONDS - t0)) -lt 15 ]; do
+    s=$(state "$GS" "$P")
+    [ "$s" = 0/1/0/0 ] && break
+    sleep 0.1
+done
+ready_s=$((SECONDS - t0))
+check "metrics: restart: the channel is ready again without traffic ($s, $ready_s s)" [ "$s" = 0/1/0/0 ]
+fr=$(pm "$P" connect_failures_total) # from the scrape that saw it ready
 t0=$SECONDS
 back=0
 while [ $((SECONDS - t0)) -lt 15 ]; do
@@ -137,7 +198,13 @@ ok=0
 for _ in $(seq 20); do [ "$(code "$GP" 'x-mode: closed')" = 200 ] && ok=$((ok + 1)); done
 check "restart: 20 of 20 failClosed requests answered ($ok)" [ "$ok" = 20 ]
 check "restart: the gateway was not restarted" kill -0 "$GW1"
-echo "$IG_TEST_NAME: outage: $((n_closed + n_open)) requests, $dials dials; picker used again $rec s after restart"
+scrape "$GS"
+a2=$(pm "$P" connect_attempts_total)
+ok2=$(pm "$P" requests_total ok)
+check "metrics: restart: attempts grew again ($a1 -> $a2), failures stayed $fr once ready, $ok2 calls ok" \
+    [ "$a2" -gt "$a1" -a "$(pm "$P" connect_failures_total)" = "$fr" -a "$ok2" -ge 31 ]
+echo "$IG_TEST_NAME: outage: $((n_closed + n_open)) requests, $dials dials; channel ready $ready_s s after" \
+    "restart, picker used again $rec s later"
 check "restart: the channel logged its recovery" grep -q 'endpoint picker 127.0.0.1: connected after [0-9]* failed attempts' \
     "$T/gw.log"
 
@@ -154,6 +221,7 @@ check "the picker serves TLS with the given certificate" grep -q 'tls=on' "$T/ep
 ES=$(free_port)
 epp_start "$T/epp-self.log" "$ES" # TLS with a self-signed certificate: upstream's default
 GT=$(free_port)
+GTS=$(free_port)
 route() { # route NAME BACKEND [FAILURE MODE]
     cat <<EOF
     - name: $1
@@ -164,7 +232,7 @@ route() { # route NAME BACKEND [FAILURE MODE]
 EOF
 }
 {
-    pool_config
+    pool_config "$GTS"
     cat <<EOF
 backends:
 - {name: epp-insecure, host: "127.0.0.1:$ES", policies: {backendTLS: {insecure: true}}}
@@ -202,5 +270,11 @@ check "TLS failures say why in the log" \
     grep -q 'endpoint picker 127.0.0.1 (TLS): connect failed: TLS handshake failed' "$T/gwt.log"
 check "... for the wrong root and the wrong name (two channels) and the system store" \
     [ "$(grep -c 'endpoint picker 127.0.0.1 (TLS): connect failed: TLS handshake failed' "$T/gwt.log")" -ge 3 ]
+# One picker address, several channels (TLS settings differ): the gauge counts them per state.
+s=$(state "$GTS" "127.0.0.1:$ET")
+check "metrics: TLS: the root and IP channels ready, wrong root and wrong name in transient_failure ($s)" \
+    [ "$s" = 0/2/2/0 ]
+s=$(state "$GTS" "127.0.0.1:$ES")
+check "metrics: TLS: insecure ready, system store in transient_failure ($s)" [ "$s" = 0/1/1/0 ]
 
 finish

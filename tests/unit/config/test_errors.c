@@ -66,6 +66,9 @@ static void test_type_error_position(void **state)
     EXPECT_ERR("binds:\n- port: [8081]\n  listeners: []\n", "config.yaml:2:9: binds[0].port: expected an integer");
     EXPECT_ERR("binds:\n- port: 8081\n  listeners: []\n  mode: 3\n",
                "config.yaml:4:9: binds[0].mode: expected a string");
+    /* One error per mistake: a service name of the wrong type is not also reported as malformed. */
+    EXPECT_ERR(SVC ROUTE_HEAD "      backends:\n      - service: {name: 1, port: 8000}\n",
+               "config.yaml:15:25: binds[0].listeners[0].routes[0].backends[0].service.name: expected a string");
     EXPECT_ERR("binds: {port: 1}\n", "config.yaml:1:8: binds: expected a sequence");
     EXPECT_ERR("config: [1]\n", "config.yaml:1:9: config: expected a mapping");
     EXPECT_ERR("- a\n", "config.yaml:1:1: expected a mapping at the top level");
