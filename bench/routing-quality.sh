@@ -8,18 +8,19 @@
 #   queue    ... bench/routing/queue.yaml   (queue-scorer only)
 #   kv       ... bench/routing/kv.yaml      (kv-cache-utilization-scorer only)
 #   default  ... bench/routing/default.yaml (upstream's default profile: queue 2, kv-cache 2, prefix 3)
-#   best     ... bench/routing/best.yaml    (our tuned profile; docs/BENCHMARKS.md says why it wins)
+#   best     ... bench/routing/best.yaml    (our profile; docs/BENCHMARKS.md says where it wins and where not)
 # Workloads (all scaled to the fleet below; docs/BENCHMARKS.md "Routing quality" states how):
 #   w1 shared prefix (B2B-SaaS), high (high-hit), low (low-hit), sharegpt, lora (multi-LoRA).
 # W1 runs every arm; the variants run VARIANT_ARMS. Per workload the arms are merged into one table,
 # CSV and latency-vs-rate plot, and results.md holds the markdown table and the ratios to rr.
 #
 # Usage: bench/routing-quality.sh [path/to/infergate]      (a Release build: make build)
-#   QUICK=1            ~5 minutes: W1 only (all six arms), two rates, 12 s stages. Full: ~35 minutes
+#   QUICK=1            ~5 minutes: W1 only (all six arms), two rates, 12 s stages. Full: ~41 minutes
 #   OUT=DIR            results (default: <build>/routing-quality)
 #   WORKLOADS="w1 high low sharegpt lora", W1_ARMS="rr random queue kv default best",
-#   VARIANT_ARMS="rr default best", RESUME=1 (keep arms whose JSON report exists), STAGE=DUR (each rate's send window), RATES=R,R,... (one ladder for
-#   every workload instead of the built-in ones), CONFIG_DIR=bench/routing
+#   VARIANT_ARMS="rr default best", RESUME=1 (keep arms whose JSON report exists), STAGE=DUR (each
+#   rate's send window), RATES=R,R,... (one ladder for every workload instead of the built-in ones),
+#   CONFIG_DIR=bench/routing
 # Every process started here is stopped on exit (and each has a bounded life should this shell die).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

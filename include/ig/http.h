@@ -135,6 +135,22 @@ static inline void ig_h1_chunked_init(ig_h1_chunked_t *d)
  */
 int ig_h1_chunked_decode(ig_h1_chunked_t *d, const char *in, size_t *in_len,
                          void (*on_data)(void *arg, const char *data, size_t len), void *arg);
+/**
+ * As ig_h1_chunked_decode, and the bytes of the trailer field lines (each with its CRLF; the final
+ * empty line excluded), validated and bounded as above, are delivered as they are consumed through
+ * |on_trailer| (may be NULL), in slices of |in| cut wherever the input is: join them, then split
+ * them with ig_h1_trailers_parse once the decoder returns 1.
+ */
+int ig_h1_chunked_decode_trailers(ig_h1_chunked_t *d, const char *in, size_t *in_len,
+                                  void (*on_data)(void *arg, const char *data, size_t len),
+                                  void (*on_trailer)(void *arg, const char *data, size_t len), void *arg);
+/**
+ * Splits the joined trailer field lines of ig_h1_chunked_decode_trailers (|buf|, |len|) into
+ * |out|: names as received, values without surrounding whitespace, both copied into |pool|.
+ * Returns the number of fields, IG_ETOOBIG when there are more than |max|, or IG_EPROTO when a
+ * line is not "name:value" CRLF.
+ */
+int ig_h1_trailers_parse(const char *buf, size_t len, size_t max, ig_pool_t *pool, ig_http_headers_t *out);
 
 /** Writes a chunk header ("%zx\r\n") for |len| bytes into |out| (>= 20 bytes); returns its length. */
 size_t ig_h1_chunk_header(char *out, size_t len);
@@ -161,8 +177,9 @@ struct ig_http_stream_handler {
      */
     void (*on_close)(ig_http_stream_t *s, int err);
     /**
-     * Trailers of the request (HTTP/2 only; strings in s->pool), reported once, after the last
-     * body bytes and before on_body's end call. May be NULL (they are then dropped).
+     * Trailers of the request (HTTP/2, or the trailer section of an HTTP/1.1 chunked body; strings
+     * in s->pool), reported once when there are any, after the last body bytes and before
+     * on_body's end call. May be NULL (they are then dropped).
      */
     void (*on_trailers)(ig_http_stream_t *s, const ig_http_headers_t *trailers);
 };
@@ -208,6 +225,13 @@ int ig_http_stream_write_trailers(ig_http_stream_t *s, const ig_http_header_t *t
 void ig_http_stream_read_pause(ig_http_stream_t *s, int paused);
 /** Aborts the stream (h2: RST_STREAM; h1: closes the connection). on_close(IG_ECANCELED) follows. */
 void ig_http_stream_reset(ig_http_stream_t *s);
+/**
+ * The TLS server name (SNI) the client sent on the connection of |s| (HTTP/1.1 or h2), e.g. to
+ * keep a connection to the listener its certificate was chosen for. Returns 1 and *|name| (not
+ * NUL-terminated; valid until on_close), 0 with IG_IOV_NULL for a TLS connection without a name,
+ * or IG_EINVAL with IG_IOV_NULL on plaintext (or after on_close).
+ */
+int ig_http_stream_sni(const ig_http_stream_t *s, ig_iov_t *name);
 
 struct ig_http_server_config {
     struct ig_h1_limits h1_limits;

@@ -150,6 +150,11 @@ void ig_sock_read_pause(ig_sock_t *s, int paused);
 /** The negotiated ALPN protocol ("h2", "http/1.1") or IG_IOV_NULL. */
 ig_iov_t ig_sock_alpn(const ig_sock_t *s);
 int ig_sock_is_tls(const ig_sock_t *s);
+/**
+ * The server name (SNI) a server-side TLS handshake accepted, or NULL (plaintext, no name sent, or
+ * the handshake not finished). Borrowed: valid as long as |s|.
+ */
+const char *ig_sock_server_name(const ig_sock_t *s);
 /** Peer and local addresses. Returns 0 or -errno. */
 int ig_sock_peer(const ig_sock_t *s, struct sockaddr_storage *out);
 int ig_sock_local(const ig_sock_t *s, struct sockaddr_storage *out);
@@ -234,22 +239,5 @@ SSL_CTX *ig_tls_server_sni_ctx(ig_tls_sni_cb cb, void *arg, void (*free_arg)(voi
  * bytes or holding a NUL).
  */
 int ig_tls_sni_parse(const unsigned char *ext, size_t len, const unsigned char **name, size_t *name_len);
-
-/**
- * Announces that |fd| (an accepted socket) is about to be handed to ig_sock_accept on this thread,
- * directly or through ig_http_server_accept, for local |port|: the server TLS object created for it
- * next remembers the client address and, after the ClientHello, the server name it sent, so the
- * application can find them by address (ig_tls_accepted_sni) for as long as the connection lives.
- * Call ig_tls_accept_note(-1, 0) after the hand-over (a plaintext server creates no TLS object).
- * Used because a request knows its client address but not the TLS object of its connection.
- */
-void ig_tls_accept_note(int fd, uint16_t port);
-
-/**
- * The server name of the live TLS connection from |peer| to local |port| accepted on this thread
- * after ig_tls_accept_note. Returns 1 and *|name| (valid until the connection closes), 0 when the
- * client sent no name (*|name| = IG_IOV_NULL), or IG_ENOTFOUND for an unknown connection.
- */
-int ig_tls_accepted_sni(const struct sockaddr *peer, uint16_t port, ig_iov_t *name);
 
 #endif

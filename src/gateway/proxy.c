@@ -1057,12 +1057,11 @@ static void build_upstream(struct gw_req *r)
  * client may retry on a connection negotiated for that name), so one certificate cannot be used to
  * reach the routes of another. Returns 1 when the request was answered.
  */
-static int sni_misdirected(struct gw_req *r, uint16_t port)
+static int sni_misdirected(struct gw_req *r)
 {
     ig_iov_t name;
-    int rc = ig_tls_accepted_sni((const struct sockaddr *)&r->s->peer, port, &name);
-    if (rc < 0)
-        return 0; /* not a connection of this bind's front (cannot happen once accepted here) */
+    if (ig_http_stream_sni(r->s, &name) < 0)
+        return 0; /* plaintext */
     const struct ig_cfg_listener *l = gw_sni_select(r->bind, name.base, name.len);
     if (l != NULL && (r->listener == l || r->listener == NULL))
         return 0; /* a Host of no listener at all stays a 404 */
@@ -1093,7 +1092,7 @@ void gw_proxy_on_request(ig_http_stream_t *s)
         goto out;
     }
     r->listener = ig_config_select_listener(r->bind, s->req.authority);
-    if (s->is_tls && sni_misdirected(r, srv->port))
+    if (s->is_tls && sni_misdirected(r))
         goto out;
     if (r->listener == NULL) {
         send_error(r, 404, "listener_not_found", "no listener for this host");

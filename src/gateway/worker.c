@@ -246,14 +246,7 @@ static void on_accept(ig_listener_t *l, int fd, void *arg)
     (void)l;
     struct gw_server *srv = arg;
     atomic_fetch_add_explicit(&srv->w->stats.downstream_connections, 1, memory_order_relaxed);
-    if (srv->http.config.ssl_ctx == NULL) {
-        ig_http_server_accept(&srv->http, &srv->w->w->loop, fd);
-        return;
-    }
-    /* The proxy finds the server name the connection was negotiated for by its client address. */
-    ig_tls_accept_note(fd, srv->port);
     ig_http_server_accept(&srv->http, &srv->w->w->loop, fd);
-    ig_tls_accept_note(-1, 0);
 }
 
 static struct gw_server *server_open(struct gw_worker *w, const struct gw_snap *snap, size_t b)

@@ -7,6 +7,8 @@
  * differently from another hop: sizes are bare hex (no sign, no "0x", no whitespace before the
  * CRLF, at most 16 digits), CRLF is required after every chunk, and trailers are validated like
  * header fields and bounded. It stops right after the last CRLF, so pipelined bytes stay unread.
+ * A caller that wants the trailers gets the bytes of their field lines as slices too (split
+ * wherever the input is), and splits them with ig_h1_trailers_parse once the body is complete.
  */
 #include "ig/http.h"
 
@@ -59,8 +61,18 @@ static int is_value_byte(unsigned char ch)
 int ig_h1_chunked_decode(ig_h1_chunked_t *d, const char *in, size_t *in_len,
                          void (*on_data)(void *arg, const char *data, size_t len), void *arg)
 {
+    return ig_h1_chunked_decode_trailers(d, in, in_len, on_data, NULL, arg);
+}
+
+int ig_h1_chunked_decode_trailers(ig_h1_chunked_t *d, const char *in, size_t *in_len,
+                                  void (*on_data)(void *arg, const char *data, size_t len),
+                                  void (*on_trailer)(void *arg, const char *data, size_t len), void *arg)
+{
     size_t len = *in_len, p = 0;
     int rc = 0;
+    /* Start of the trailer field bytes of this input not yet handed to |on_trailer| (none: SIZE_MAX). */
+    size_t ts =
+        d->_state == CS_TRAILER_NAME || d->_state == CS_TRAILER_VALUE || d->_state == CS_TRAILER_LF ? 0 : SIZE_MAX;
 
     while (p < len) {
         unsigned char ch = (unsigned char)in[p];
@@ -132,8 +144,13 @@ int ig_h1_chunked_decode(ig_h1_chunked_t *d, const char *in, size_t *in_len,
         case CS_TRAILER:
             if (ch == '\r') {
                 d->_state = CS_FINAL_LF;
+                if (ts != SIZE_MAX && on_trailer != NULL)
+                    on_trailer(arg, in + ts, p - ts); /* the field lines end; the empty line is not theirs */
+                ts = SIZE_MAX;
             } else if (is_tchar(ch)) {
                 d->_state = CS_TRAILER_NAME;
+                if (ts == SIZE_MAX)
+                    ts = p;
             } else {
                 goto proto; /* obs-fold, empty name, control byte */
             }
@@ -191,12 +208,41 @@ int ig_h1_chunked_decode(ig_h1_chunked_t *d, const char *in, size_t *in_len,
     else if (d->_state == CS_FAILED_PROTO)
         rc = IG_EPROTO;
 out:
+    /* A field line cut by the end of the input: what arrived so far (the rest comes next call). */
+    if (ts != SIZE_MAX && rc >= 0 && on_trailer != NULL && p > ts)
+        on_trailer(arg, in + ts, p - ts);
     *in_len = p;
     return rc;
 proto:
     d->_state = CS_FAILED_PROTO;
     *in_len = p;
     return IG_EPROTO;
+}
+
+int ig_h1_trailers_parse(const char *buf, size_t len, size_t max, ig_pool_t *pool, ig_http_headers_t *out)
+{
+    size_t p = 0;
+    int n = 0;
+    while (p < len) {
+        const char *line = buf + p;
+        const char *eol = memchr(line, '\r', len - p);
+        const char *colon = memchr(line, ':', eol != NULL ? (size_t)(eol - line) : len - p);
+        /* The decoder validated the lines: a miss here means the caller joined them wrongly. */
+        if (eol == NULL || colon == NULL || colon == line || (size_t)(eol - buf) + 1 >= len || eol[1] != '\n')
+            return IG_EPROTO;
+        if ((size_t)n >= max)
+            return IG_ETOOBIG;
+        const char *v = colon + 1, *ve = eol;
+        while (v < ve && (*v == ' ' || *v == '\t'))
+            v++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
+        ig_http_headers_add(pool, out, ig_pool_dup(pool, ig_iov(line, (size_t)(colon - line))),
+                            ig_pool_dup(pool, ig_iov(v, (size_t)(ve - v))));
+        n++;
+        p = (size_t)(eol - buf) + 2;
+    }
+    return n;
 }
 
 size_t ig_h1_chunk_header(char *out, size_t len)

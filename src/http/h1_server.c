@@ -31,6 +31,8 @@
 #define OUT_HEAD_MAX (1u << 20)
 /* A request body the application did not read is skipped if this small, else the connection closes. */
 #define DISCARD_MAX (256u << 10)
+/* Request trailer field bytes kept for the handler: the decoder's bound on the trailer section. */
+#define TRAIL_MAX (64u << 10)
 /* Stream objects kept on each thread's free list. */
 #define STREAM_CACHE_MAX 256
 
@@ -54,7 +56,7 @@ enum resp_mode {
 };
 
 struct h1s_conn {
-    struct ig_http_sconn super;
+    struct ig_http_sconn super; /* first: a stream's _conn is read as one (see http_int.h) */
     ig_http_server_t *srv;
     ig_sock_t *sock;          /* NULL once the socket is gone */
     ig_buf_t in;              /* received, not yet consumed (storage borrowed while non-empty) */
@@ -66,6 +68,7 @@ struct h1s_conn {
     uint64_t req_remaining;
     uint64_t resp_remaining;
     ig_h1_chunked_t chunked;
+    ig_buf_t trail; /* the chunked body's trailer field lines, while they arrive (storage borrowed) */
     int busy;       /* calls into this connection in progress */
     int handles;    /* open uv handles; the connection is freed when the last one closes */
     int sock_err;   /* what the socket's on_close reported */
@@ -85,6 +88,7 @@ struct h1s_conn {
     unsigned sock_paused : 1;
     unsigned drain_pending : 1; /* on_drain seen: on_writable is due from the kick timer */
     unsigned is_tls : 1;
+    unsigned trail_over : 1; /* |trail| could not hold them all */
 
     /* The current request. */
     unsigned stream_live : 1; /* from on_request until on_close */
@@ -104,6 +108,7 @@ struct h1s_conn {
     unsigned want_writable : 1;
     unsigned close_after : 1;
 };
+_Static_assert(offsetof(struct h1s_conn, super) == 0, "a stream's _conn is read as a struct ig_http_sconn");
 
 static void process(struct h1s_conn *c);
 static void teardown(struct h1s_conn *c);
@@ -341,6 +346,14 @@ static void stream_fail(struct h1s_conn *c, int status, int err)
         ig_sock_abort(c->sock, 1);
 }
 
+/* Drops request trailer bytes kept so far and gives back their storage. */
+static void trail_clear(struct h1s_conn *c)
+{
+    ig_buf_reset(&c->trail);
+    ig_buf_release(&c->trail);
+    c->trail_over = 0;
+}
+
 /* ---- request side ---------------------------------------------------------------------------- */
 
 static ig_iov_t rebase(ig_iov_t v, const char *from, char *to)
@@ -414,6 +427,7 @@ static int parse_head(struct h1s_conn *c)
                             : c->framing == IG_H1_BODY_LENGTH ? (int64_t)msg.content_length
                                                               : -1;
     ig_h1_chunked_init(&c->chunked);
+    trail_clear(c);
     c->req_done = 0;
     c->body_paused = 0;
     c->minor = msg.minor_version;
@@ -448,6 +462,45 @@ static void chunk_data(void *arg, const char *data, size_t len)
     deliver(arg, data, len, 0);
 }
 
+static int wants_trailers(const struct h1s_conn *c)
+{
+    return c->stream_live && !c->resp_done && c->sock != NULL && c->stream->handler != NULL &&
+           c->stream->handler->on_trailers != NULL;
+}
+
+/* Trailer bytes are kept only for a handler that takes them (the decoder bounds their total). */
+static void chunk_trailer(void *arg, const char *data, size_t len)
+{
+    struct h1s_conn *c = arg;
+    if (!wants_trailers(c))
+        return;
+    if (c->trail.base == NULL)
+        ig_buf_borrow(&c->trail);
+    if (ig_buf_append(&c->trail, data, len) != 0)
+        c->trail_over = 1;
+}
+
+/* The chunked body is complete: reports its trailers, if any. Returns 0, or -1 after failing the stream. */
+static int trailers_report(struct h1s_conn *c)
+{
+    if (!wants_trailers(c) || (c->trail.len == 0 && !c->trail_over)) {
+        trail_clear(c); /* the handler may have gone (response done) while they arrived */
+        return 0;
+    }
+    ig_http_stream_t *s = c->stream;
+    ig_http_headers_t h = {NULL, 0, 0};
+    int n = c->trail_over ? IG_ETOOBIG
+                          : ig_h1_trailers_parse(ig_buf_data(&c->trail), c->trail.len,
+                                                 c->srv->config.h1_limits.max_headers, &s->pool, &h);
+    trail_clear(c);
+    if (n < 0) {
+        stream_fail(c, n == IG_ETOOBIG ? 431 : 400, n);
+        return -1;
+    }
+    s->handler->on_trailers(s, &h);
+    return 0;
+}
+
 /* Moves request body bytes from the input buffer to the application. Returns 1 on progress. */
 static int body_step(struct h1s_conn *c)
 {
@@ -470,7 +523,7 @@ static int body_step(struct h1s_conn *c)
         return 1;
     }
     size_t used = in_len(c);
-    int rc = ig_h1_chunked_decode(&c->chunked, data, &used, chunk_data, c);
+    int rc = ig_h1_chunked_decode_trailers(&c->chunked, data, &used, chunk_data, chunk_trailer, c);
     in_consume(c, used);
     if (rc < 0) {
         stream_fail(c, rc == IG_ETOOBIG ? 431 : 400, rc);
@@ -478,6 +531,8 @@ static int body_step(struct h1s_conn *c)
     }
     if (rc == 1) {
         c->req_done = 1;
+        if (trailers_report(c) != 0)
+            return 0;
         deliver(c, NULL, 0, 1);
     }
     return used > 0 || rc == 1;
@@ -893,6 +948,7 @@ static void teardown(struct h1s_conn *c)
     ig_http__sconn_remove(c->srv, &c->super);
     ig_buf_reset(&c->in);
     ig_buf_release(&c->in);
+    trail_clear(c);
     uv_close((uv_handle_t *)&c->timer, handle_closed);
     uv_close((uv_handle_t *)&c->kick, handle_closed);
 }
@@ -911,15 +967,17 @@ static const struct ig_sock_ops h1_sock_ops = {
     .on_close = on_sock_close,
 };
 
-void ig_h1__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre, size_t len)
+void ig_h1__server_start(ig_http_server_t *srv, ig_sock_t *sock, ig_iov_t sni, const char *pre, size_t len)
 {
     const struct ig_h1_limits *lim = &srv->config.h1_limits;
     struct h1s_conn *c = ig_calloc(1, sizeof(*c));
     c->srv = srv;
     c->sock = sock;
     c->super.drain = h1_drain;
+    c->super.sni = sni;
     ig_http__sconn_add(srv, &c->super);
     ig_buf_init(&c->in, lim->max_request_line + lim->max_header_bytes + IN_SLACK);
+    ig_buf_init(&c->trail, TRAIL_MAX);
     uv_timer_init(sock->loop, &c->timer);
     uv_timer_init(sock->loop, &c->kick);
     c->timer.data = c;

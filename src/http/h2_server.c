@@ -27,7 +27,7 @@ enum h2s_drain_state {
 };
 
 struct h2s_conn {
-    struct ig_http_sconn super;
+    struct ig_http_sconn super; /* first: a stream's _conn is read as one (see http_int.h) */
     struct ig_h2_conn h2;
     ig_http_server_t *srv;
     ig_list_t streams; /* struct h2s_stream.link, open */
@@ -38,6 +38,7 @@ struct h2s_conn {
     enum h2s_drain_state drain_state;
     int torn_down;
 };
+_Static_assert(offsetof(struct h2s_conn, super) == 0, "a stream's _conn is read as a struct ig_http_sconn");
 
 struct h2s_stream {
     ig_http_stream_t super; /* first: stream.c's ig_http__stream_init/dispose work on it */
@@ -522,7 +523,7 @@ static const struct ig_sock_ops h2s_sock_ops = {
     .on_close = ig_h2__sock_on_close,
 };
 
-void ig_h2__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre, size_t len)
+void ig_h2__server_start(ig_http_server_t *srv, ig_sock_t *sock, ig_iov_t sni, const char *pre, size_t len)
 {
     struct h2s_conn *conn = ig_calloc(1, sizeof(*conn));
     const struct ig_http_server_config *cfg = &srv->config;
@@ -530,6 +531,7 @@ void ig_h2__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre
     pthread_once(&server_once, server_setup_once);
     conn->srv = srv;
     conn->super.drain = h2s_drain;
+    conn->super.sni = sni;
     ig_list_init(&conn->streams);
     ig_list_init(&conn->free);
     ig_http__sconn_add(srv, &conn->super);

@@ -25,25 +25,36 @@ struct ig_http_stream_ops {
     int (*write_trailers)(ig_http_stream_t *s, const ig_http_header_t *trailers, size_t n);
 };
 
-/* Every live server connection, whatever its protocol, is linked into its server for drain. */
+/*
+ * Every live server connection, whatever its protocol, is linked into its server for drain. It is
+ * the first member of each engine's connection, and the _conn of a server stream points to that
+ * connection, so stream.c reaches it from any stream (ig_http_stream_sni).
+ */
 struct ig_http_sconn {
     ig_list_t link;
     ig_http_server_t *server;
+    /* The TLS server name the client sent (ig_malloc'd copy, owned; IG_IOV_NULL when none or on
+     * plaintext). Freed by ig_http__sconn_remove, after the connection's streams are closed. */
+    ig_iov_t sni;
     /* Start a graceful close: h1 closes when idle or after the current response, h2 sends GOAWAY. */
     void (*drain)(struct ig_http_sconn *c);
 };
 
 void ig_http__sconn_add(ig_http_server_t *srv, struct ig_http_sconn *c);
-/* Unlinks |c|; when the server is draining and this was the last connection, runs on_drained. */
+/*
+ * Unlinks |c| and frees its sni; when the server is draining and this was the last connection,
+ * runs on_drained.
+ */
 void ig_http__sconn_remove(ig_http_server_t *srv, struct ig_http_sconn *c);
 
 /*
  * Take over |sock| (sock->ops and sock->data are replaced) whose first |len| bytes were already
  * read by the accept path (they are fed to the protocol first; for h2 they start with the client
- * preface). Both engines copy what they keep from |pre|.
+ * preface). Both engines copy what they keep from |pre|. |sni| (the TLS server name, an
+ * ig_malloc'd copy or IG_IOV_NULL) becomes the connection's: see struct ig_http_sconn.
  */
-void ig_h1__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre, size_t len);
-void ig_h2__server_start(ig_http_server_t *srv, ig_sock_t *sock, const char *pre, size_t len);
+void ig_h1__server_start(ig_http_server_t *srv, ig_sock_t *sock, ig_iov_t sni, const char *pre, size_t len);
+void ig_h2__server_start(ig_http_server_t *srv, ig_sock_t *sock, ig_iov_t sni, const char *pre, size_t len);
 
 /*
  * Initialise the fields of a new stream common to both protocols (pool, server, loop, peer).

@@ -58,6 +58,8 @@ void ig_http__sconn_add(ig_http_server_t *srv, struct ig_http_sconn *c)
 
 void ig_http__sconn_remove(ig_http_server_t *srv, struct ig_http_sconn *c)
 {
+    ig_free(c->sni.base);
+    c->sni = IG_IOV_NULL;
     if (!ig_list_linked(&c->link))
         return;
     ig_list_remove(&c->link);
@@ -126,11 +128,23 @@ static void accept_handover(struct accept_conn *ac, int h2, const char *data, si
     ig_http_server_t *srv = ac->super.server;
     ig_sock_t *sock = ac->sock;
     ac->sock = NULL;
+    /*
+     * Bytes arrived, so the handshake is over and the server name is final. It is copied because
+     * the engine's streams may outlive the socket (and its TLS object) until their on_close.
+     */
+    ig_iov_t sni = IG_IOV_NULL;
+    const char *name = ig_sock_server_name(sock);
+    if (name != NULL && name[0] != '\0') {
+        size_t n = strlen(name);
+        char *copy = ig_malloc(n);
+        memcpy(copy, name, n);
+        sni = ig_iov(copy, n);
+    }
     /* The engine links its own connection first, so a drain never sees the count touch zero here. */
     if (h2)
-        ig_h2__server_start(srv, sock, data, len);
+        ig_h2__server_start(srv, sock, sni, data, len);
     else
-        ig_h1__server_start(srv, sock, data, len);
+        ig_h1__server_start(srv, sock, sni, data, len);
     accept_release(ac);
 }
 

@@ -58,6 +58,16 @@ void ig_http_stream_reset(ig_http_stream_t *s)
         s->_ops->reset(s);
 }
 
+int ig_http_stream_sni(const ig_http_stream_t *s, ig_iov_t *name)
+{
+    *name = IG_IOV_NULL;
+    if (s->_conn == NULL || !s->is_tls)
+        return IG_EINVAL;
+    const struct ig_http_sconn *c = s->_conn; /* first member of either engine's connection */
+    *name = c->sni;
+    return c->sni.len > 0 ? 1 : 0;
+}
+
 void ig_http__stream_init(ig_http_stream_t *s, ig_http_server_t *srv, ig_sock_t *sock,
                           const struct ig_http_stream_ops *ops, void *conn, uint32_t id)
 {

@@ -834,6 +834,14 @@ int ig_sock_is_tls(const ig_sock_t *sock)
     return IMPL(sock)->ssl != NULL;
 }
 
+const char *ig_sock_server_name(const ig_sock_t *sock)
+{
+    const struct ig_sock_impl *s = IMPL(sock);
+    if (s->ssl == NULL)
+        return NULL;
+    return SSL_get_servername(s->ssl, TLSEXT_NAMETYPE_host_name);
+}
+
 int ig_sock_peer(const ig_sock_t *sock, struct sockaddr_storage *out)
 {
     int len = (int)sizeof(*out);

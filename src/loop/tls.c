@@ -6,11 +6,8 @@
  * renegotiation is off because the memory-BIO engine in sock.c never needs it.
  *
  * Server-side SNI: a front context without certificate switches each handshake, at its
- * ClientHello, to the context the application picks for the server name. And because a request
- * knows its client address but not the TLS object of its connection, server TLS objects of
- * announced accepts are registered per thread by client address and local port (an SSL ex_data
- * whose new/free hooks run inside SSL_new and SSL_free), so the proxy can find the server name a
- * connection was negotiated for.
+ * ClientHello, to the context the application picks for the server name; ig_sock_server_name
+ * tells the application which name a connection was negotiated for.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -289,7 +286,6 @@ struct sni_sel {
 };
 
 static int sni_index = -1;
-static int conn_index = -1;
 static pthread_once_t sni_once = PTHREAD_ONCE_INIT;
 
 static void sni_sel_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
@@ -307,13 +303,9 @@ static void sni_sel_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
     ig_free(sel);
 }
 
-static void conn_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp);
-static void conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp);
-
 static void sni_index_create(void)
 {
     sni_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, sni_sel_free);
-    conn_index = SSL_get_ex_new_index(0, NULL, conn_new, NULL, conn_free);
 }
 
 int ig_tls_sni_parse(const unsigned char *ext, size_t len, const unsigned char **name, size_t *name_len)
@@ -346,140 +338,6 @@ int ig_tls_sni_parse(const unsigned char *ext, size_t len, const unsigned char *
     return IG_ENOTFOUND;
 }
 
-/* Accepted connections noted by ig_tls_accept_note, found again by client address and local port. */
-#define CONN_BUCKETS 1024
-
-struct conn_rec {
-    ig_list_t link;
-    struct sockaddr_storage peer;
-    uint16_t port;
-    uint8_t has_name;
-    uint8_t name_len;
-    char name[256];
-};
-
-struct conn_table {
-    ig_list_t buckets[CONN_BUCKETS];
-    size_t n;
-};
-
-/* Per thread: a loop and the TLS objects of its connections live on one thread. */
-static _Thread_local struct conn_table *conns;
-static _Thread_local struct {
-    int valid;
-    struct sockaddr_storage peer;
-    uint16_t port;
-} pending;
-
-static size_t addr_hash(const struct sockaddr *sa, uint16_t port)
-{
-    uint64_t h = 0xcbf29ce484222325ULL ^ port;
-    const unsigned char *p;
-    size_t n;
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)sa;
-        p = a->sin6_addr.s6_addr;
-        n = sizeof(a->sin6_addr);
-        h ^= (uint64_t)a->sin6_port << 20;
-    } else {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)sa;
-        p = (const unsigned char *)&a->sin_addr;
-        n = sizeof(a->sin_addr);
-        h ^= (uint64_t)a->sin_port << 20;
-    }
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ULL;
-    return (size_t)(h ^ (h >> 29)) & (CONN_BUCKETS - 1);
-}
-
-static int addr_eq(const struct sockaddr *a, const struct sockaddr *b)
-{
-    if (a->sa_family != b->sa_family)
-        return 0;
-    if (a->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-        return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
-    }
-    if (a->sa_family == AF_INET) {
-        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-    }
-    return 0;
-}
-
-/* SSL_new on this thread: the object of the connection ig_tls_accept_note announced takes the note. */
-static void conn_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
-{
-    (void)parent;
-    (void)ptr;
-    (void)argl;
-    (void)argp;
-    if (!pending.valid)
-        return;
-    pending.valid = 0;
-    if (conns == NULL) {
-        conns = ig_calloc(1, sizeof(*conns));
-        for (size_t i = 0; i < CONN_BUCKETS; i++)
-            ig_list_init(&conns->buckets[i]);
-    }
-    struct conn_rec *c = ig_calloc(1, sizeof(*c));
-    memcpy(&c->peer, &pending.peer, sizeof(c->peer));
-    c->port = pending.port;
-    ig_list_push_front(&conns->buckets[addr_hash((const struct sockaddr *)&c->peer, c->port)], &c->link);
-    conns->n++;
-    CRYPTO_set_ex_data(ad, idx, c);
-}
-
-static void conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
-{
-    (void)parent;
-    (void)ad;
-    (void)idx;
-    (void)argl;
-    (void)argp;
-    struct conn_rec *c = ptr;
-    if (c == NULL)
-        return;
-    /* The SSL object dies on the loop thread that created it, so |conns| is the table it is in. */
-    IG_ASSERT(conns != NULL && conns->n > 0);
-    ig_list_remove(&c->link);
-    ig_free(c);
-    if (--conns->n == 0) {
-        ig_free(conns); /* a worker without TLS connections keeps no table (and leaks none at exit) */
-        conns = NULL;
-    }
-}
-
-void ig_tls_accept_note(int fd, uint16_t port)
-{
-    pthread_once(&sni_once, sni_index_create);
-    pending.valid = 0;
-    if (fd < 0)
-        return;
-    socklen_t len = sizeof(pending.peer);
-    memset(&pending.peer, 0, sizeof(pending.peer));
-    if (getpeername(fd, (struct sockaddr *)&pending.peer, &len) == -1)
-        return;
-    pending.port = port;
-    pending.valid = 1;
-}
-
-int ig_tls_accepted_sni(const struct sockaddr *peer, uint16_t port, ig_iov_t *name)
-{
-    if (conns == NULL)
-        return IG_ENOTFOUND;
-    ig_list_t *head = &conns->buckets[addr_hash(peer, port)], *pos;
-    ig_list_foreach(pos, head)
-    {
-        struct conn_rec *c = IG_CONTAINER_OF(pos, struct conn_rec, link);
-        if (c->port == port && addr_eq((const struct sockaddr *)&c->peer, peer)) {
-            *name = c->has_name ? ig_iov(c->name, c->name_len) : IG_IOV_NULL;
-            return c->has_name ? 1 : 0;
-        }
-    }
-    return IG_ENOTFOUND;
-}
-
 /*
  * The ClientHello callback runs before the protocol version is chosen, so the listener's context
  * decides the versions as well as the certificate, ALPN list and client verification. (The
@@ -502,12 +360,6 @@ static int client_hello(SSL *ssl, int *al, void *arg)
     if (ctx == NULL) {
         *al = SSL_AD_UNRECOGNIZED_NAME;
         return SSL_CLIENT_HELLO_ERROR;
-    }
-    struct conn_rec *c = SSL_get_ex_data(ssl, conn_index);
-    if (c != NULL && name != NULL) {
-        memcpy(c->name, name, nlen);
-        c->name_len = (uint8_t)nlen;
-        c->has_name = 1;
     }
     if (SSL_set_SSL_CTX(ssl, ctx) != ctx) {
         *al = SSL_AD_INTERNAL_ERROR;
@@ -538,7 +390,7 @@ SSL_CTX *ig_tls_server_sni_ctx(ig_tls_sni_cb cb, void *arg, void (*free_arg)(voi
     ERR_clear_error();
     pthread_once(&sni_once, sni_index_create);
     SSL_CTX *ctx = ctx_new(TLS_server_method());
-    if (ctx == NULL || sni_index < 0 || conn_index < 0) {
+    if (ctx == NULL || sni_index < 0) {
         set_err(err, errlen, "SSL_CTX_new", NULL);
         SSL_CTX_free(ctx);
         if (free_arg != NULL)

@@ -217,6 +217,24 @@ assert o["trailers"].get("x-up-body-bytes") == "42", o' "$T/tr-$m.json"
     check "$m: request trailers reach the picker" [ "$(stub "tr-$m" req_trailers)" = "x-client-trailer:abc" ]
     check "$m: response trailers reach the picker" bash -c "grep '^call id=tr-$m ' '$T/epp.log' | grep -q 'resp_trailers=x-up-trailer:1;'"
 done
+# HTTP/1.1: the trailers of a chunked request body reach the picker as well.
+check "full: h1 chunked request with a trailer answered" "$PY" -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+body = b"{\"model\":\"m\",\"prompt\":\"hi\",\"max_tokens\":2}"
+s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+          b"Transfer-Encoding: chunked\r\nx-rmode: full-2\r\nx-request-id: tr-h1\r\n"
+          b"test-epp-destination: 127.0.0.1:" + sys.argv[2].encode() + b"\r\n\r\n"
+          + b"%x\r\n" % len(body) + body + b"\r\n0\r\nx-client-trailer: abc\r\n\r\n")
+r = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    r += d
+assert r.startswith(b"HTTP/1.1 200"), r
+assert b"data: {\"n\":2}" in r, r' "$GM" "$UPP"
+check "full: h1 request trailers reach the picker" [ "$(stub tr-h1 req_trailers)" = "x-client-trailer:abc" ]
 check "full: the picker's trailers answer applies" \
     pycheck 'assert json.load(open(sys.argv[1]))["trailers"].get("x-epp-trailer") == "seen"' "$T/tr-full.json"
 check "headers: the picker's trailers answer applies" \
