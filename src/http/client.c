@@ -227,9 +227,19 @@ static void dispatch(ig_http_client_t *c, ig_http_cstream_t *cs, int fresh)
             }
         }
     }
-    if (c->config.version != IG_HTTP_2) {
-        /* The HTTP/1.1 engine holds the request until its connection is up. */
+    if (c->config.version != IG_HTTP_2 && fresh) {
+        /* A retry goes to a connection of its own; the engine holds the request until it is up. */
         start_on(open_conn(c), cs);
+        return;
+    }
+    if (c->config.version != IG_HTTP_2) {
+        /* Each HTTP/1.1 request that finds no idle connection opens one, but waits in the queue
+         * rather than on that connect: whichever connection is ready first, a new one or one that
+         * just went idle, serves the head of the queue. A connect that stalls (a SYN dropped by a
+         * full accept queue is retransmitted only after a second or more) then delays no
+         * request, and the connection it opens late joins the idle pool. */
+        ig_list_push_back(&c->waiting, &cs->_link);
+        open_conn(c);
         return;
     }
     ig_list_push_back(&c->waiting, &cs->_link);
@@ -354,6 +364,7 @@ void ig_http__client_conn_connected(ig_http_client_t *c, struct ig_http_cconn *c
 void ig_http__client_conn_gone(ig_http_client_t *c, struct ig_http_cconn *cc)
 {
     int was_connected = cc->connected;
+    int gone_err = cc->connect_err;
     idle_del(c, cc);
     if (ig_list_linked(&cc->link)) {
         ig_list_remove(&cc->link);
@@ -369,6 +380,14 @@ void ig_http__client_conn_gone(ig_http_client_t *c, struct ig_http_cconn *cc)
     }
     if (ig_list_empty(&c->waiting))
         return;
+    if (c->config.version != IG_HTTP_2) {
+        /* One failed connect fails one waiting request, as when each waited on its own connect;
+         * a connection that closes after serving leaves the queue to the others. */
+        if (!was_connected)
+            ig_http__cstream_close(IG_CONTAINER_OF(c->waiting.next, ig_http_cstream_t, _link),
+                                   gone_err != 0 ? gone_err : IG_ECONNECT);
+        return;
+    }
     if (!was_connected && !has_connecting(c)) {
         /* The origin is unreachable: fail the queue rather than reconnect in a loop. */
         while (!ig_list_empty(&c->waiting))

@@ -528,6 +528,7 @@ static void finalize(struct h1c_conn *c)
     ig_buf_dispose(&c->in);
     ig_buf_dispose(&c->early);
     ig_free(c->hdrs);
+    c->super.connect_err = c->connect_err;
     ig_http__client_conn_gone(c->client, &c->super); /* frees c */
 }
 

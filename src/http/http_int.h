@@ -95,6 +95,7 @@ struct ig_http_cconn {
     uint64_t idle_since_ns; /* 0 while busy */
     uint64_t opened_ns;     /* connect start, for config.on_connect */
     ig_list_t idle_link;    /* HTTP/1.1: in client->idle while offered for reuse (client.c's) */
+    int connect_err;        /* why the connect failed, set by the engine before conn_gone (0: IG_ECONNECT) */
 };
 
 struct ig_http_client {
