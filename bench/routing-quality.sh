@@ -176,32 +176,11 @@ start_sims() { # workload dir
     done
 }
 
-# The seed's standalone configuration (agentgateway's, as published), with its two ports chosen
-# free: the listener (8081 in the seed) and the EPP's gRPC port (9002).
+# The seed's standalone configuration (agentgateway's, as published; the one copy the tests load
+# too), with its two ports chosen free: the listener (8081 in the seed) and the EPP's gRPC port (9002).
 seed_config() { # gateway-port epp-port
-    cat <<EOF
-services:
-- name: my-model
-  namespace: default
-  hostname: my-model
-  vips: []
-  ports:
-    8000: 8000
-
-binds:
-- port: $1
-  listeners:
-  - routes:
-    - backends:
-      - service:
-          name: default/my-model
-          port: 8000
-        policies:
-          inferenceRouting:
-            endpointPicker:
-              host: 127.0.0.1:$2
-            destinationMode: passthrough
-EOF
+    sed -e "s/^- port: 8081$/- port: $1/" -e "s/host: 127.0.0.1:9002$/host: 127.0.0.1:$2/" \
+        "$root/tests/unit/config/data/seed.yaml"
 }
 
 # Starts the EPP and the gateway for an arm; prints the URL the load goes to.

@@ -14,34 +14,11 @@ check "--help mentions --validate-only" grep -q -- '--validate-only' "$T/help.tx
 "$IG_BIN" --help >"$T/top.txt" 2>&1
 check "top-level help lists gateway" grep -q '^  gateway' "$T/top.txt"
 
-cat >"$T/good.yaml" <<'EOF'
-services:
-- name: my-model
-  namespace: default
-  hostname: my-model
-  vips: []
-  ports:
-    8000: 8000
-binds:
-- port: 8081
-  listeners:
-  - name: default
-    protocol: HTTP
-    routes:
-    - name: standalone-epp
-      matches:
-      - path:
-          pathPrefix: /v1/chat/completions
-      backends:
-      - service:
-          name: default/my-model
-          port: 8000
-        policies:
-          inferenceRouting:
-            endpointPicker:
-              host: 127.0.0.1:9002
-            destinationMode: passthrough
-EOF
+# The documented standalone configuration ($IG_SEED) in its long form: the listener and the route
+# named, the protocol and a path match spelled out.
+route='    - name: standalone-epp\n      matches:\n      - path:\n          pathPrefix: /v1/chat/completions\n'
+sed -e 's|^  - routes:$|  - name: default\n    protocol: HTTP\n    routes:|' \
+    -e "s|^    - backends:$|$route      backends:|" "$IG_SEED" >"$T/good.yaml"
 "$IG_BIN" gateway --validate-only -f "$T/good.yaml" >"$T/v.out" 2>&1
 check "the standalone-EPP example validates (exit 0)" [ $? = 0 ]
 "$IG_BIN" --validate-only -f "$T/good.yaml" >/dev/null 2>&1

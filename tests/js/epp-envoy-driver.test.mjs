@@ -9,97 +9,33 @@
 // the missing-model error, the health service on --grpc-health-port, /metrics, SIGTERM.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import http from 'node:http';
 import path from 'node:path';
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
+import { ROOT, CHAN_OPTS, killChildren, startProc, startSim, startEpp, untilReady, request,
+  metricsPage as page, hdr, setHeaders, newClient as newClientOn, openStream } from './lib/ext-proc-client.mjs';
 
-const ROOT = process.env.IG_ROOT ?? path.resolve(import.meta.dirname, '../..');
-const BIN = process.env.IG_BIN ?? path.join(ROOT, 'build', 'infergate');
-const LOAD_OPTS = { keepCase: true, enums: String, defaults: false, oneofs: true,
-  includeDirs: [path.join(ROOT, 'proto'), '/usr/include'] };
-
-const extprocDef = protoLoader.loadSync('envoy/service/ext_proc/v3/external_processor.proto', LOAD_OPTS);
-const ExternalProcessor = grpc.loadPackageDefinition(extprocDef).envoy.service.ext_proc.v3.ExternalProcessor;
 const healthDef = protoLoader.loadSync(path.join(ROOT, 'proto/grpc/health/v1/health.proto'),
   { keepCase: true, enums: String, defaults: true });
 const Health = grpc.loadPackageDefinition(healthDef).grpc.health.v1.Health;
 
-// A channel-local subchannel pool: closing a client closes its connection with it, so no
-// connection outlives the test that opened it.
-const CHAN_OPTS = { 'grpc.use_local_subchannel_pool': 1 };
-const children = [];
 let sims = [];
 let epp;
 
-after(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
+after(killChildren);
 
-// Spawns |args|, resolves with { child, match } once stdout+stderr match |re| (5 s bound).
-function startProc(args, re) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${out}`)), 5000);
-    const onData = (d) => {
-      out += d;
-      const m = re.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, match: m, output: () => out });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('error', reject);
-    child.on('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${out}`)));
-  });
-}
-
-// One HTTP/1.1 request without keep-alive (an idle pooled socket would hold the test open);
-// resolves with the response stream.
-function request(url, { method = 'GET', body, headers = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers, agent: false, timeout: 10000 }, resolve);
-    req.on('timeout', () => req.destroy(new Error(`${url}: timed out`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function metricsPage() {
-  const r = await request(`http://127.0.0.1:${epp.metrics}/metrics`);
-  assert.equal(r.statusCode, 200);
-  let text = '';
-  for await (const c of r) text += c;
-  return text;
-}
+const metricsPage = () => page(epp.metrics);
 
 before(async () => {
   for (const name of ['a', 'b']) {
-    const s = await startProc(['sim', '--model', 'm1', '--port', '0', '--zero-latency', '--max-model-len', '200000',
-      '--id', name], /listening on 127\.0\.0\.1:(\d+)/);
-    sims.push({ ...s, addr: `127.0.0.1:${s.match[1]}` });
+    sims.push(await startSim(['--zero-latency', '--max-model-len', '200000', '--id', name]));
   }
-  const e = await startProc(['epp', '--endpoints', sims.map((s) => s.addr).join(','), '--secure-serving=false',
-    '--grpc-port', '0', '--grpc-health-port', '0', '--metrics-port', '0', '--refresh-metrics-interval', '50ms',
-    '-v', '1'], /listening grpc=(\d+) health=(\d+) metrics=(\d+)/);
-  epp = { ...e, grpc: Number(e.match[1]), health: Number(e.match[2]), metrics: Number(e.match[3]) };
+  epp = await startEpp(sims.map((s) => s.addr));
   // Wait (bounded) until the scraper has fresh metrics for both replicas.
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    if (/inference_pool_ready_pods\{name="[^"]*"\} 2/.test(await metricsPage())) break;
-    if (Date.now() > deadline) throw new Error('the EPP never saw both replicas as ready');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await untilReady(epp, 2);
 });
 
 // ---- an Envoy-like client -------------------------------------------------------------------
-
-const hdr = (key, value) => ({ key, raw_value: Buffer.from(value) });
 
 function requestHeaders(pathValue, eos, extra = []) {
   return {
@@ -112,30 +48,6 @@ function requestHeaders(pathValue, eos, extra = []) {
   };
 }
 
-// Opens a Process stream; replies are queued and handed out in order by next().
-function openStream(client) {
-  const call = client.Process({ deadline: Date.now() + 20000 });
-  const queue = [];
-  const waiters = [];
-  let status = null;
-  const statusP = new Promise((resolve) => call.on('status', (s) => { status = s; resolve(s); }));
-  call.on('data', (m) => { if (waiters.length) waiters.shift()(m); else queue.push(m); });
-  call.on('error', () => {});
-  return {
-    call,
-    status: () => statusP,
-    next: () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no reply (status ${JSON.stringify(status)})`)), 10000);
-      waiters.push((m) => { clearTimeout(t); resolve(m); });
-    })),
-    pending: () => queue.length,
-  };
-}
-
-const setHeaders = (common) => Object.fromEntries((common?.header_mutation?.set_headers ?? [])
-  .map((o) => [o.header.key.toLowerCase(), o.header.raw_value?.length ? o.header.raw_value.toString()
-    : o.header.value]));
-
 function metadataDest(reply) {
   const ns = reply.dynamic_metadata?.fields?.['envoy.lb'];
   // protobufjs's bundled struct.proto names the Value fields in camelCase.
@@ -144,9 +56,7 @@ function metadataDest(reply) {
   return v?.string_value ?? v?.stringValue;
 }
 
-function newClient() {
-  return new ExternalProcessor(`127.0.0.1:${epp.grpc}`, grpc.credentials.createInsecure(), CHAN_OPTS);
-}
+const newClient = () => newClientOn(epp.grpc);
 
 // ---- tests ----------------------------------------------------------------------------------
 
@@ -274,7 +184,7 @@ test('default --secure-serving: TLS with a self-signed certificate, gateways ski
   tls.child.removeAllListeners('exit');
   try {
     const creds = grpc.credentials.createSsl(null, null, null, { rejectUnauthorized: false });
-    const client = new ExternalProcessor(`127.0.0.1:${tls.match[1]}`, creds, CHAN_OPTS);
+    const client = newClientOn(tls.match[1], creds);
     const s = openStream(client);
     s.call.write(requestHeaders('/v1/models', true));
     const pick = await s.next();
@@ -283,7 +193,7 @@ test('default --secure-serving: TLS with a self-signed certificate, gateways ski
     assert.equal((await s.status()).code, grpc.status.OK);
     client.close();
     // A verifying client refuses the self-signed certificate.
-    const strict = new ExternalProcessor(`127.0.0.1:${tls.match[1]}`, grpc.credentials.createSsl(), CHAN_OPTS);
+    const strict = newClientOn(tls.match[1], grpc.credentials.createSsl());
     const v = openStream(strict);
     v.call.write(requestHeaders('/v1/models', true));
     assert.equal((await v.status()).code, grpc.status.UNAVAILABLE);

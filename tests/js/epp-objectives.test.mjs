@@ -8,21 +8,12 @@
 // InferenceModelRewrite (body and metric), a generated x-request-id, and the new metric families.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import http from 'node:http';
 import path from 'node:path';
-import grpc from '@grpc/grpc-js';
-import protoLoader from '@grpc/proto-loader';
-
-const ROOT = process.env.IG_ROOT ?? path.resolve(import.meta.dirname, '../..');
-const BIN = process.env.IG_BIN ?? path.join(ROOT, 'build', 'infergate');
-const LOAD_OPTS = { keepCase: true, enums: String, defaults: false, oneofs: true,
-  includeDirs: [path.join(ROOT, 'proto'), '/usr/include'] };
-const extprocDef = protoLoader.loadSync('envoy/service/ext_proc/v3/external_processor.proto', LOAD_OPTS);
-const ExternalProcessor = grpc.loadPackageDefinition(extprocDef).envoy.service.ext_proc.v3.ExternalProcessor;
-const CHAN_OPTS = { 'grpc.use_local_subchannel_pool': 1 };
+import { killChildren, startSim, startEpp, untilReady, metricsPage as page, until as untilOn, hdr, setHeaders,
+  newClient } from './lib/ext-proc-client.mjs';
 
 const OBJECTIVES = `# objectives and rewrites for the test pool
 apiVersion: inference.networking.x-k8s.io/v1alpha2
@@ -45,7 +36,6 @@ spec:
     targets: [{modelRewrite: m1, weight: 100}]
 `;
 
-const children = [];
 const loads = [];
 let sims = [];
 let epp;
@@ -53,81 +43,31 @@ let tmp;
 
 after(() => {
   for (const r of loads) r.destroy();
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  killChildren();
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-// Spawns |args|, resolves once stdout+stderr match |re| (5 s bound).
-function startProc(args, re) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${out}`)), 5000);
-    const onData = (d) => {
-      out += d;
-      const m = re.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, match: m });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('error', reject);
-    child.on('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${out}`)));
-  });
-}
-
-async function metricsPage() {
-  const text = await new Promise((resolve, reject) => {
-    const req = http.get(`http://127.0.0.1:${epp.metrics}/metrics`, { agent: false, timeout: 5000 }, (r) => {
-      let t = '';
-      r.on('data', (c) => { t += c; });
-      r.on('end', () => resolve(t));
-    });
-    req.on('error', reject);
-  });
-  return text;
-}
-
-async function until(what, pred, ms = 10000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (pred(await metricsPage())) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const metricsPage = () => page(epp.metrics);
+const until = (what, pred, ms) => untilOn(epp.metrics, what, pred, ms);
 
 before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ig-epp-obj-'));
   const objPath = path.join(tmp, 'objectives.yaml');
   fs.writeFileSync(objPath, OBJECTIVES);
   for (const name of ['a', 'b']) {
-    const s = await startProc(['sim', '--model', 'm1', '--port', '0', '--id', name, '--max-num-seqs', '1',
-      '--decode-ms', '50', '--decode-ms-per-seq', '0', '--prefill-overhead-ms', '0', '--prefill-ms-per-token', '0'],
-    /listening on 127\.0\.0\.1:(\d+)/);
-    sims.push({ ...s, port: Number(s.match[1]), addr: `127.0.0.1:${s.match[1]}` });
+    sims.push(await startSim(['--id', name, '--max-num-seqs', '1', '--decode-ms', '50', '--decode-ms-per-seq', '0',
+      '--prefill-overhead-ms', '0', '--prefill-ms-per-token', '0']));
   }
-  const e = await startProc(['epp', '--endpoints', sims.map((s) => s.addr).join(','), '--secure-serving=false',
-    '--objectives-file', objPath, '--grpc-port', '0', '--grpc-health-port', '0', '--metrics-port', '0',
-    '--refresh-metrics-interval', '50ms', '-v', '1'], /listening grpc=(\d+) health=(\d+) metrics=(\d+)/);
-  epp = { ...e, grpc: Number(e.match[1]), metrics: Number(e.match[3]) };
-  await until('both replicas ready', (p) => /inference_pool_ready_pods\{name="[^"]*"\} 2/.test(p), 5000);
+  epp = await startEpp(sims.map((s) => s.addr), ['--objectives-file', objPath]);
+  await untilReady(epp, 2);
 });
 
 // ---- an Envoy-like client -------------------------------------------------------------------
 
-const hdr = (key, value) => ({ key, raw_value: Buffer.from(value) });
-const setHeaders = (common) => Object.fromEntries((common?.header_mutation?.set_headers ?? [])
-  .map((o) => [o.header.key.toLowerCase(), o.header.raw_value?.length ? o.header.raw_value.toString()
-    : o.header.value]));
-
 // One request through the EPP: headers (with |extra|), the body in one chunk. Resolves with
 // { pick: headers-answer headers, body: the body streamed back } or { immediate }.
 async function exchange(body, extra = []) {
-  const client = new ExternalProcessor(`127.0.0.1:${epp.grpc}`, grpc.credentials.createInsecure(), CHAN_OPTS);
+  const client = newClient(epp.grpc);
   const call = client.Process({ deadline: Date.now() + 10000 });
   const replies = [];
   const done = new Promise((resolve) => {

@@ -9,103 +9,22 @@
 // The running-requests gauge returns to 0 after each call (the per-request state is released).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import http from 'node:http';
-import path from 'node:path';
 import grpc from '@grpc/grpc-js';
-import protoLoader from '@grpc/proto-loader';
+import { killChildren, startSim, startEpp, untilReady, request, metricsPage as page, sample, hdr, newClient,
+  openStream } from './lib/ext-proc-client.mjs';
 
-const ROOT = process.env.IG_ROOT ?? path.resolve(import.meta.dirname, '../..');
-const BIN = process.env.IG_BIN ?? path.join(ROOT, 'build', 'infergate');
-const LOAD_OPTS = { keepCase: true, enums: String, defaults: false, oneofs: true,
-  includeDirs: [path.join(ROOT, 'proto'), '/usr/include'] };
-const def = protoLoader.loadSync('envoy/service/ext_proc/v3/external_processor.proto', LOAD_OPTS);
-const ExternalProcessor = grpc.loadPackageDefinition(def).envoy.service.ext_proc.v3.ExternalProcessor;
-const CHAN_OPTS = { 'grpc.use_local_subchannel_pool': 1 };
-const children = [];
 let sim;
 let epp;
 
-after(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
+after(killChildren);
 
-function startProc(args, re) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${out}`)), 5000);
-    const onData = (d) => {
-      out += d;
-      const m = re.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, match: m });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('error', reject);
-  });
-}
-
-function request(url, { method = 'GET', body, headers = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers, agent: false, timeout: 10000 }, resolve);
-    req.on('timeout', () => req.destroy(new Error(`${url}: timed out`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function metricsPage() {
-  const r = await request(`http://127.0.0.1:${epp.metrics}/metrics`);
-  let text = '';
-  for await (const c of r) text += c;
-  return text;
-}
-
-// The value of the first sample of |page| whose line starts with |prefix|, or 0.
-function sample(page, prefix) {
-  const line = page.split('\n').find((l) => l.startsWith(prefix));
-  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
+const metricsPage = () => page(epp.metrics);
 
 before(async () => {
-  const s = await startProc(['sim', '--model', 'm1', '--port', '0', '--zero-latency', '--id', 'a'],
-    /listening on 127\.0\.0\.1:(\d+)/);
-  sim = `127.0.0.1:${s.match[1]}`;
-  const e = await startProc(['epp', '--endpoints', sim, '--secure-serving=false', '--grpc-port', '0',
-    '--grpc-health-port', '0', '--metrics-port', '0', '--refresh-metrics-interval', '50ms', '-v', '1'],
-  /listening grpc=(\d+) health=(\d+) metrics=(\d+)/);
-  epp = { ...e, grpc: Number(e.match[1]), metrics: Number(e.match[3]) };
-  const deadline = Date.now() + 5000;
-  while (!/inference_pool_ready_pods\{name="[^"]*"\} 1/.test(await metricsPage())) {
-    if (Date.now() > deadline) throw new Error('the EPP never saw the replica as ready');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  sim = (await startSim(['--zero-latency', '--id', 'a'])).addr;
+  epp = await startEpp([sim]);
+  await untilReady(epp, 1);
 });
-
-const hdr = (key, value) => ({ key, raw_value: Buffer.from(value) });
-
-function openStream(client) {
-  const call = client.Process({ deadline: Date.now() + 20000 });
-  const queue = [];
-  const waiters = [];
-  const statusP = new Promise((resolve) => call.on('status', resolve));
-  call.on('data', (m) => { if (waiters.length) waiters.shift()(m); else queue.push(m); });
-  call.on('error', () => {});
-  return {
-    call,
-    status: () => statusP,
-    next: () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('no reply')), 10000);
-      waiters.push((m) => { clearTimeout(t); resolve(m); });
-    })),
-    pending: () => queue.length,
-  };
-}
 
 // Sends the request side (headers with |responseBodyMode|, one body chunk), checks the pick and the
 // body that comes back, and returns the upstream response stream from the picked replica.
@@ -144,7 +63,7 @@ const RUN = 'inference_objective_running_requests{model_name="m1"}';
 
 test('observe: observed response messages get no answer and still complete the request', async () => {
   const before0 = await metricsPage();
-  const client = new ExternalProcessor(`127.0.0.1:${epp.grpc}`, grpc.credentials.createInsecure(), CHAN_OPTS);
+  const client = newClient(epp.grpc);
   const s = openStream(client);
   const up = await pickAndForward(s, 'obs-1', 'STREAMED');
   s.call.write(respHeaders(up, true));
@@ -169,7 +88,7 @@ test('observe: observed response messages get no answer and still complete the r
 
 test('headers: response body mode NONE, the half-close completes the request', async () => {
   const before0 = await metricsPage();
-  const client = new ExternalProcessor(`127.0.0.1:${epp.grpc}`, grpc.credentials.createInsecure(), CHAN_OPTS);
+  const client = newClient(epp.grpc);
   const s = openStream(client);
   const up = await pickAndForward(s, 'hdr-1', 'NONE');
   s.call.write(respHeaders(up, false));

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <cmocka.h>
 
 /* How long ig_test_http_stop waits for the server's connections to finish. */
@@ -163,4 +164,47 @@ ig_grpc_channel_t *ig_test_grpc_attach(struct ig_test_http *t, ig_grpc_server_t 
     if (ch == NULL)
         fail_msg("grpc channel: %s", err);
     return ch;
+}
+
+static void echo_unary(ig_grpc_sctx_t *ctx, ig_iov_t msg)
+{
+    assert_int_equal(ig_grpc_sctx_send(ctx, msg.base, msg.len), 0);
+    assert_int_equal(ig_grpc_sctx_finish(ctx, IG_GRPC_OK, NULL), 0);
+}
+
+const struct ig_grpc_method ig_test_grpc_echo_unary = {
+    .path = "/test.Echo/Unary", .unary = 1, .on_message = echo_unary};
+
+/* ---- an HTTP server on a thread ------------------------------------------------------------- */
+
+static void thread_stop_cb(uv_async_t *a)
+{
+    uv_stop(a->loop);
+}
+
+static void *thread_main(void *arg)
+{
+    struct ig_test_http_thread *sv = arg;
+    uv_run(&sv->t.loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+void ig_test_http_thread_start(struct ig_test_http_thread *sv, const struct ig_http_server_config *cfg,
+                               void (*on_request)(ig_http_stream_t *s))
+{
+    memset(sv, 0, sizeof(*sv));
+    ig_test_http_start(&sv->t, cfg);
+    sv->t.srv.on_request = on_request;
+    sv->port = ntohs(((struct sockaddr_in *)&sv->t.addr)->sin_port);
+    assert_int_equal(uv_async_init(&sv->t.loop, &sv->stop, thread_stop_cb), 0);
+    assert_int_equal(pthread_create(&sv->thread, NULL, thread_main, sv), 0);
+}
+
+void ig_test_http_thread_stop(struct ig_test_http_thread *sv)
+{
+    uv_async_send(&sv->stop);
+    pthread_join(sv->thread, NULL);
+    /* The loop is ours again: the async handle closes with the fixture's other handles. */
+    uv_close((uv_handle_t *)&sv->stop, NULL);
+    ig_test_http_stop(&sv->t);
 }

@@ -3,12 +3,14 @@
  * Shared scaffolding for unit tests that run a libuv loop: run until a flag or a deadline, a
  * guard timer that turns a hang into a failure, a listener on a free 127.0.0.1 port, closing
  * whatever a test left open, and an HTTP server fixture (loop + ig_http_server + listener, and a
- * gRPC channel to it) for the tests that speak HTTP/1.1, HTTP/2 or gRPC to themselves. Linked into every unit test.
- * Everything runs on the test's thread; failures are cmocka assertions in the caller's test.
+ * gRPC channel to it and a gRPC echo method) for the tests that speak HTTP/1.1, HTTP/2 or gRPC to
+ * themselves. Linked into every unit test. Everything runs on the test's thread (except the loop
+ * of ig_test_http_thread_start); failures are cmocka assertions in the caller's test.
  */
 #ifndef IG_TEST_LOOP_H
 #define IG_TEST_LOOP_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "ig/grpc.h"
@@ -83,5 +85,30 @@ void ig_test_http_stop(struct ig_test_http *t);
  * (ig_grpc_channel_destroy before ig_test_http_stop). Methods may be added before or after.
  */
 ig_grpc_channel_t *ig_test_grpc_attach(struct ig_test_http *t, ig_grpc_server_t *grpc);
+/** Unary method "/test.Echo/Unary": answers each request with its own message and status OK. */
+extern const struct ig_grpc_method ig_test_grpc_echo_unary;
+
+/* ---- an HTTP server on a thread ------------------------------------------------------------- */
+
+/*
+ * For tests that speak to the server with blocking sockets or a child process (curl): the
+ * fixture's loop runs on its own thread until ig_test_http_thread_stop. The test thread must not
+ * touch t's loop or server while the thread runs.
+ */
+struct ig_test_http_thread {
+    struct ig_test_http t;
+    int port;         /* the listener's port, host order */
+    uv_async_t stop;  /* private: wakes the loop to stop it */
+    pthread_t thread; /* private */
+};
+
+/**
+ * ig_test_http_start(&sv->t, |cfg|) with |on_request| as the server's handler, then runs the
+ * loop on a new thread.
+ */
+void ig_test_http_thread_start(struct ig_test_http_thread *sv, const struct ig_http_server_config *cfg,
+                               void (*on_request)(ig_http_stream_t *s));
+/** Stops the loop, joins the thread, then ig_test_http_stop on the test's thread. */
+void ig_test_http_thread_stop(struct ig_test_http_thread *sv);
 
 #endif

@@ -23,6 +23,7 @@
 #include "ig/grpc.h"
 #include "ig/http.h"
 #include "ig/loop.h"
+#include "ig_test_loop.h"
 
 struct env {
     uv_loop_t loop;
@@ -48,12 +49,6 @@ static struct env E;
 
 /* ---- server ---------------------------------------------------------------------------------- */
 
-static void echo_unary(ig_grpc_sctx_t *ctx, ig_iov_t msg)
-{
-    assert_int_equal(ig_grpc_sctx_send(ctx, msg.base, msg.len), 0);
-    assert_int_equal(ig_grpc_sctx_finish(ctx, IG_GRPC_OK, NULL), 0);
-}
-
 static void slow_start(ig_grpc_sctx_t *ctx)
 {
     E.slow = ctx;
@@ -72,7 +67,6 @@ static void slow_close(ig_grpc_sctx_t *ctx, int status)
     E.slow = NULL;
 }
 
-static const struct ig_grpc_method m_unary = {.path = "/test.Echo/Unary", .unary = 1, .on_message = echo_unary};
 static const struct ig_grpc_method m_slow = {
     .path = "/test.Echo/Slow", .on_start = slow_start, .on_message = slow_message, .on_close = slow_close};
 
@@ -115,29 +109,15 @@ static void r_on_status(ig_grpc_call_t *call, int status, ig_iov_t message)
 
 static const struct ig_grpc_call_handler r_handler = {.on_message = r_on_message, .on_status = r_on_status};
 
-static void tick_cb(uv_timer_t *t)
-{
-    (void)t;
-}
-
 /* Runs the loop until *flag is set or |ms| passed; returns *flag. */
 static int run_until(const int *flag, uint64_t ms)
 {
-    uv_timer_t tick;
-    uv_timer_init(&E.loop, &tick);
-    uv_timer_start(&tick, tick_cb, 5, 5);
-    uint64_t deadline = ig_time_ns() + ms * 1000000u;
-    while (!*flag && ig_time_ns() < deadline)
-        uv_run(&E.loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(&E.loop, UV_RUN_NOWAIT);
-    return *flag;
+    return ig_test_run_until(&E.loop, flag, ms);
 }
 
 static void run_for(uint64_t ms)
 {
-    static const int never = 0;
-    run_until(&never, ms);
+    ig_test_run_for(&E.loop, ms);
 }
 
 static int unary(ig_grpc_channel_t *ch, struct result *r, uint64_t wait_ms)
@@ -178,7 +158,7 @@ static int setup(void **state)
     memset(&E, 0, sizeof(E));
     assert_int_equal(uv_loop_init(&E.loop), 0);
     E.grpc = ig_grpc_server_create(NULL);
-    assert_int_equal(ig_grpc_server_add(E.grpc, &m_unary), 0);
+    assert_int_equal(ig_grpc_server_add(E.grpc, &ig_test_grpc_echo_unary), 0);
     assert_int_equal(ig_grpc_server_add(E.grpc, &m_slow), 0);
     assert_int_equal(ig_addr_parse("127.0.0.1:0", &E.addr), 0);
     ig_buf_init(&E.raw_in, 1u << 16);
@@ -203,13 +183,6 @@ static void on_drained(ig_http_server_t *srv)
         E.drained2 = 1;
 }
 
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
 static int teardown(void **state)
 {
     (void)state;
@@ -221,10 +194,7 @@ static int teardown(void **state)
     }
     if (E.listener != NULL)
         ig_listener_close(E.listener);
-    uv_run(&E.loop, UV_RUN_NOWAIT);
-    uv_walk(&E.loop, close_walk, NULL);
-    uv_run(&E.loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&E.loop), 0);
+    ig_test_loop_close(&E.loop);
     ig_grpc_server_destroy(E.grpc);
     SSL_CTX_free(E.server_ssl);
     ig_buf_dispose(&E.raw_in);

@@ -47,12 +47,6 @@ static struct env E;
 
 /* ---- server methods ------------------------------------------------------------------------ */
 
-static void echo_unary(ig_grpc_sctx_t *ctx, ig_iov_t msg)
-{
-    assert_int_equal(ig_grpc_sctx_send(ctx, msg.base, msg.len), 0);
-    assert_int_equal(ig_grpc_sctx_finish(ctx, IG_GRPC_OK, NULL), 0);
-}
-
 static void echo_bidi(ig_grpc_sctx_t *ctx, ig_iov_t msg)
 {
     E.bidi_server_got++;
@@ -86,7 +80,6 @@ static void slow_close(ig_grpc_sctx_t *ctx, int status)
     E.slow_status = status;
 }
 
-static const struct ig_grpc_method m_unary = {.path = "/test.Echo/Unary", .unary = 1, .on_message = echo_unary};
 static const struct ig_grpc_method m_bidi = {
     .path = "/test.Echo/Bidi", .on_message = echo_bidi, .on_half_close = bidi_half_close};
 static const struct ig_grpc_method m_slow = {
@@ -161,7 +154,7 @@ static int setup(void **state)
     ig_test_http_start(&E.fx, NULL);
     struct ig_grpc_server_config gc = {.max_message = SERVER_MAX_MESSAGE};
     E.grpc = ig_grpc_server_create(&gc);
-    assert_int_equal(ig_grpc_server_add(E.grpc, &m_unary), 0);
+    assert_int_equal(ig_grpc_server_add(E.grpc, &ig_test_grpc_echo_unary), 0);
     assert_int_equal(ig_grpc_server_add(E.grpc, &m_bidi), 0);
     assert_int_equal(ig_grpc_server_add(E.grpc, &m_slow), 0);
     assert_int_equal(ig_grpc_server_add(E.grpc, &m_slow), IG_EEXIST);

@@ -7,7 +7,6 @@
  * trailers, to a handler without on_trailers, and refused with 431 beyond the header count limit.
  * The server's loop runs on a thread while the test speaks to it with a blocking socket.
  */
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -192,42 +191,10 @@ static void on_request(ig_http_stream_t *s)
     s->handler = ig_iov_eq(s->req.path, IG_STRLIT("/plain")) ? &without_trailers : &with_trailers;
 }
 
-struct server {
-    struct ig_test_http t;
-    uv_async_t stop;
-    pthread_t thread;
-    int port;
-};
-
-static void on_stop(uv_async_t *a)
-{
-    uv_stop(a->loop);
-}
-
-static void *loop_thread(void *arg)
-{
-    struct server *sv = arg;
-    uv_run(&sv->t.loop, UV_RUN_DEFAULT);
-    return NULL;
-}
-
-static void server_start(struct server *sv, size_t max_headers)
+static void server_start(struct ig_test_http_thread *sv, size_t max_headers)
 {
     struct ig_http_server_config cfg = {.h1_limits = {.max_headers = max_headers}};
-    memset(sv, 0, sizeof(*sv));
-    ig_test_http_start(&sv->t, &cfg);
-    sv->t.srv.on_request = on_request;
-    sv->port = ntohs(((struct sockaddr_in *)&sv->t.addr)->sin_port);
-    assert_int_equal(uv_async_init(&sv->t.loop, &sv->stop, on_stop), 0);
-    assert_int_equal(pthread_create(&sv->thread, NULL, loop_thread, sv), 0);
-}
-
-static void server_stop(struct server *sv)
-{
-    uv_async_send(&sv->stop);
-    pthread_join(sv->thread, NULL);
-    uv_close((uv_handle_t *)&sv->stop, NULL);
-    ig_test_http_stop(&sv->t);
+    ig_test_http_thread_start(sv, &cfg, on_request);
 }
 
 static int client_connect(int port)
@@ -290,7 +257,7 @@ static int read_response(int fd, char *body, size_t size)
 static void test_server(void **state)
 {
     (void)state;
-    struct server sv;
+    struct ig_test_http_thread sv;
     server_start(&sv, 4);
     char body[1024];
     int fd = client_connect(sv.port);
@@ -332,7 +299,7 @@ static void test_server(void **state)
     send_parts(fd, bad);
     assert_int_equal(read_response(fd, body, sizeof(body)), 400);
     close(fd);
-    server_stop(&sv);
+    ig_test_http_thread_stop(&sv);
 }
 
 int main(void)

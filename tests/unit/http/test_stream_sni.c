@@ -6,7 +6,6 @@
  * without one (an IP address as host), and over plaintext. The server's loop runs on a thread
  * while curl runs from the test.
  */
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -66,42 +65,10 @@ static void on_request(ig_http_stream_t *s)
     ig_http_stream_send(s, 200, "text/plain", body, (size_t)n);
 }
 
-struct server {
-    struct ig_test_http t;
-    uv_async_t stop;
-    pthread_t thread;
-    int port;
-};
-
-static void on_stop(uv_async_t *a)
-{
-    uv_stop(a->loop);
-}
-
-static void *loop_thread(void *arg)
-{
-    struct server *sv = arg;
-    uv_run(&sv->t.loop, UV_RUN_DEFAULT);
-    return NULL;
-}
-
-static void server_start(struct server *sv, SSL_CTX *ctx)
+static void server_start(struct ig_test_http_thread *sv, SSL_CTX *ctx)
 {
     struct ig_http_server_config cfg = {.ssl_ctx = ctx};
-    memset(sv, 0, sizeof(*sv));
-    ig_test_http_start(&sv->t, &cfg);
-    sv->t.srv.on_request = on_request;
-    sv->port = ntohs(((struct sockaddr_in *)&sv->t.addr)->sin_port);
-    assert_int_equal(uv_async_init(&sv->t.loop, &sv->stop, on_stop), 0);
-    assert_int_equal(pthread_create(&sv->thread, NULL, loop_thread, sv), 0);
-}
-
-static void server_stop(struct server *sv)
-{
-    uv_async_send(&sv->stop);
-    pthread_join(sv->thread, NULL);
-    uv_close((uv_handle_t *)&sv->stop, NULL);
-    ig_test_http_stop(&sv->t);
+    ig_test_http_thread_start(sv, &cfg, on_request);
 }
 
 static void run_cmd(const char *cmd, char *out, size_t size)
@@ -131,7 +98,7 @@ static void test_tls_h1_h2(void **state)
     assert_non_null(ctx);
     SSL_CTX *front = ig_tls_server_sni_ctx(pick, ctx, ctx_free, err, sizeof(err));
     assert_non_null(front);
-    struct server sv;
+    struct ig_test_http_thread sv;
     server_start(&sv, front);
 
     snprintf(url, sizeof(url), "https://a.example:%d/", sv.port);
@@ -152,7 +119,7 @@ static void test_tls_h1_h2(void **state)
     curl("--http2", url, sv.port, out, sizeof(out));
     assert_string_equal(out, "rc=0 name= v=2");
 
-    server_stop(&sv);
+    ig_test_http_thread_stop(&sv);
     SSL_CTX_free(front);
 }
 
@@ -160,7 +127,7 @@ static void test_plaintext(void **state)
 {
     (void)state;
     char url[128], out[1024], want[64];
-    struct server sv;
+    struct ig_test_http_thread sv;
     server_start(&sv, NULL);
     snprintf(want, sizeof(want), "rc=%d name= v=1.1", IG_EINVAL);
     snprintf(url, sizeof(url), "http://a.example:%d/", sv.port);
@@ -170,7 +137,7 @@ static void test_plaintext(void **state)
     snprintf(want, sizeof(want), "rc=%d name= v=2", IG_EINVAL);
     curl("--http2-prior-knowledge", url, sv.port, out, sizeof(out));
     assert_string_equal(out, want);
-    server_stop(&sv);
+    ig_test_http_thread_stop(&sv);
 }
 
 int main(void)

@@ -16,12 +16,13 @@
 #include <cmocka.h>
 
 #include "ig/sched.h"
+#include "ig_test_sched.h"
 
 #define NEP 4
 
-static struct ig_sched_endpoint ep[NEP];
-static struct ig_sched_endpoint *eps[NEP];
-static char addr[NEP][48], ipbuf[NEP][32];
+static struct ig_test_endpoints fx;
+static struct ig_sched_endpoint *const ep = fx.ep;
+static struct ig_sched_endpoint **const eps = fx.eps;
 static ig_pool_t pool;
 static struct ig_epc *cfg;
 static struct ig_sched *sch;
@@ -45,28 +46,12 @@ static const char *const CONFIG = HDR "plugins:\n"
 
 static void endpoints(void)
 {
-    memset(ep, 0, sizeof(ep));
-    for (size_t i = 0; i < NEP; i++) {
-        snprintf(ipbuf[i], sizeof(ipbuf[i]), "10.0.0.%zu", i + 1);
-        snprintf(addr[i], sizeof(addr[i]), "10.0.0.%zu:8000", i + 1);
-        ep[i].id = (uint32_t)i;
-        ep[i].ip = ig_iov_cstr(ipbuf[i]);
-        ep[i].address = ig_iov_cstr(addr[i]);
-        ep[i].name = ep[i].address;
-        ep[i].metrics.update_time_ns = NOW;
-        eps[i] = &ep[i];
-    }
+    ig_test_endpoints_init(&fx, NEP, "10.0.0.", NOW);
 }
 
 static int load(const char *yaml, char *e, size_t elen)
 {
-    ig_sched_destroy(sch);
-    ig_epc_free(cfg);
-    sch = NULL;
-    cfg = NULL;
-    if (ig_epc_load_string("t.yaml", yaml, strlen(yaml), &cfg, e, elen) != 0)
-        return -1;
-    return ig_sched_create(cfg, 3, &sch, e, elen);
+    return ig_test_sched_load(yaml, 3, &cfg, &sch, e, elen);
 }
 
 static int setup(void **state)
@@ -87,10 +72,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    ig_sched_destroy(sch);
-    ig_epc_free(cfg);
-    sch = NULL;
-    cfg = NULL;
+    ig_test_sched_free(&cfg, &sch);
     ig_pool_dispose(&pool);
     return 0;
 }

@@ -17,12 +17,11 @@
 #include <cmocka.h>
 
 #include "ig/sched.h"
+#include "ig_test_sched.h"
 
-#define MAXEP 8
-
-static struct ig_sched_endpoint ep[MAXEP];
-static struct ig_sched_endpoint *eps[MAXEP];
-static char addr[MAXEP][48], ipbuf[MAXEP][32];
+static struct ig_test_endpoints fx;
+static struct ig_sched_endpoint *const ep = fx.ep;
+static struct ig_sched_endpoint **const eps = fx.eps;
 static ig_pool_t pool;
 static struct ig_epc *cfg;
 static struct ig_sched *sch;
@@ -31,29 +30,14 @@ static const uint64_t NOW = 1000000000000ull;
 
 static void endpoints(size_t n)
 {
-    memset(ep, 0, sizeof(ep));
-    for (size_t i = 0; i < n; i++) {
-        snprintf(ipbuf[i], sizeof(ipbuf[i]), "192.168.1.%zu", i + 1);
-        snprintf(addr[i], sizeof(addr[i]), "192.168.1.%zu:8000", i + 1);
-        ep[i].id = (uint32_t)i;
-        ep[i].ip = ig_iov_cstr(ipbuf[i]);
-        ep[i].address = ig_iov_cstr(addr[i]);
-        ep[i].name = ep[i].address;
-        ep[i].metrics.update_time_ns = NOW;
-        eps[i] = &ep[i];
-    }
+    ig_test_endpoints_init(&fx, n, "192.168.1.", NOW);
 }
 
 static void build(const char *yaml, uint64_t seed)
 {
     char e[1024];
-    ig_sched_destroy(sch);
-    ig_epc_free(cfg);
-    sch = NULL;
-    if (ig_epc_load_string("t.yaml", yaml, strlen(yaml), &cfg, e, sizeof(e)) != 0)
+    if (ig_test_sched_load(yaml, seed, &cfg, &sch, e, sizeof(e)) != 0)
         fail_msg("config: %s", e);
-    if (ig_sched_create(cfg, seed, &sch, e, sizeof(e)) != 0)
-        fail_msg("sched: %s", e);
 }
 
 #define HDR "apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\n"
@@ -521,10 +505,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    ig_sched_destroy(sch);
-    ig_epc_free(cfg);
-    sch = NULL;
-    cfg = NULL;
+    ig_test_sched_free(&cfg, &sch);
     ig_pool_dispose(&pool);
     return 0;
 }
