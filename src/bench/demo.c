@@ -695,7 +695,7 @@ static int write_configs(struct demo *d)
     char path[DEMO_PATH_MAX], text[2048];
     int n = snprintf(text, sizeof(text), "binds:\n- port: %u\n  listeners:\n  - routes:\n    - backends:\n",
                      d->port[PORT_RR]);
-    /* Four host backends of weight 1: the gateway picks one at random per request, which with respect
+    /* Four host backends of weight 1: the gateway takes them in turn, which with respect
      * to prefix reuse is what a round-robin Service does (every replica sees every prefix). */
     for (unsigned i = 0; i < DEMO_NSIMS; i++)
         n += snprintf(text + n, sizeof(text) - (size_t)n, "      - host: 127.0.0.1:%u\n        weight: 1\n",

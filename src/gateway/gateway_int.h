@@ -98,6 +98,7 @@ struct gw_bplan {
     struct gw_epp *epp;                        /* the worker's channel to its endpoint picker */
     int up_version;                            /* IG_HTTP_11 / IG_HTTP_2 for picked endpoints */
     uint64_t connect_ms;                       /* tcp.connectTimeout for picked endpoints */
+    int64_t swrr;                              /* smooth weighted round robin state (balance.c) */
 };
 
 struct gw_plan {
@@ -339,6 +340,11 @@ void gw_workers_abort(void);
 struct gw_plan *gw_plan_ref(struct gw_plan *p);
 void gw_plan_unref(struct gw_worker *w, struct gw_plan *p);
 uint64_t gw_rand(struct gw_worker *w);
+/**
+ * The route's next backend by weight (smooth weighted round robin over |bps|, the worker's plan for
+ * |route|, whose state it updates), or NULL when the route has no backend of non-zero weight.
+ */
+struct gw_bplan *gw_pick_backend(struct gw_bplan *bps, const struct ig_cfg_route *route);
 /** The worker's origin for |sa| (created on first use, kept for the worker's life). */
 struct gw_origin *gw_origin_get(struct gw_worker *w, const struct sockaddr_storage *sa, int version,
                                 const struct ig_cfg_backend_tls *tls, const char *host, uint64_t connect_ms);

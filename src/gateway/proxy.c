@@ -5,7 +5,7 @@
  *
  * Per request: the bind's listener by Host, the route by the snapshot's matcher, then the route
  * policies in agentgateway's order (localRateLimit, requestRedirect / directResponse, backend
- * choice by weight, urlRewrite and header modifiers), then the endpoint (power of two choices on
+ * choice by weight (balance.c), urlRewrite and header modifiers), then the endpoint (power of two choices on
  * this worker's in-flight counts). Bodies stream both ways and are never held whole: a write that
  * returns IG_EAGAIN pauses the other side's reading until on_writable. A retry needs the request
  * body, so it is kept only while it is small (GW_RETRY_BODY_MAX) and only when a retry policy
@@ -996,18 +996,7 @@ static const struct ig_http_stream_handler down_handler = {
 static const struct gw_bplan *pick_backend(struct gw_req *r)
 {
     const struct ig_cfg_route *route = r->route;
-    const struct gw_bplan *bps = r->plan->routes[gw_snap_route_index(r->plan->snap, route)];
-    if (route->n_backends == 0 || route->total_weight == 0)
-        return NULL;
-    if (route->n_backends == 1)
-        return &bps[0];
-    uint64_t x = gw_rand(r->w) % route->total_weight;
-    for (size_t i = 0; i < route->n_backends; i++) {
-        if (x < route->backends[i].weight)
-            return &bps[i];
-        x -= route->backends[i].weight;
-    }
-    return &bps[route->n_backends - 1];
+    return gw_pick_backend(r->plan->routes[gw_snap_route_index(r->plan->snap, route)], route);
 }
 
 static void build_upstream(struct gw_req *r)

@@ -18,6 +18,17 @@
 
 #include <stdio.h>
 
+/*
+ * HTTP/1.1 requests on connections the origin has not answered yet. A connect completes in the
+ * kernel before the origin accepts it, and an origin that accepts one connection per event-loop
+ * turn (nginx without multi_accept) leaves a burst of hundreds of them in its accept queue for
+ * seconds: a request written on one waits that long while other connections go idle. So the
+ * client still opens a connection for each waiting request, but puts at most this many requests
+ * on unanswered ones, the oldest first (the origin accepts in order); the rest wait for a
+ * connection that is free, and each first answer lets the next unanswered connection take one.
+ */
+#define MAX_PROBE 4
+
 /* Body bytes a waiting stream may buffer: IG_EAGAIN above the first, IG_ETOOBIG above the second. */
 #define WAIT_HIGH_WATER (256u << 10)
 #define WAIT_MAX        (4u << 20)
@@ -143,6 +154,11 @@ static void idle_del(ig_http_client_t *c, struct ig_http_cconn *cc)
 {
     if (!ig_list_linked(&cc->idle_link))
         return;
+    if (cc->parked) {
+        cc->parked = 0;
+        ig_list_remove(&cc->idle_link);
+        return;
+    }
     ig_list_remove(&cc->idle_link);
     c->nidle--;
 }
@@ -202,6 +218,64 @@ static int has_connecting(ig_http_client_t *c)
     return 0;
 }
 
+static void fresh_done(ig_http_client_t *c, struct ig_http_cconn *cc)
+{
+    if (cc->probing) {
+        cc->probing = 0;
+        c->nprobe--;
+    }
+    if (!cc->fresh)
+        return;
+    cc->fresh = 0;
+    c->nfresh--;
+}
+
+/* HTTP/1.1: opens a connection for each waiting request that no unanswered one covers yet. */
+static void grow(ig_http_client_t *c)
+{
+    if (c->destroying)
+        return;
+    size_t nwaiting = 0;
+    ig_list_t *p;
+    ig_list_foreach(p, &c->waiting)
+    {
+        if (++nwaiting > c->nfresh)
+            break;
+    }
+    while (c->nfresh < nwaiting) {
+        struct ig_http_cconn *cc = open_conn(c);
+        cc->fresh = 1;
+        c->nfresh++;
+    }
+}
+
+/* HTTP/1.1: the head of the queue goes to |cc|, a fresh connection. */
+static void probe(ig_http_client_t *c, struct ig_http_cconn *cc)
+{
+    ig_http_cstream_t *cs = IG_CONTAINER_OF(c->waiting.next, ig_http_cstream_t, _link);
+    cc->probing = 1;
+    c->nprobe++;
+    start_on(cc, cs);
+}
+
+/* HTTP/1.1: waiting requests go to parked fresh connections, oldest first, while slots are free. */
+static void probe_parked(ig_http_client_t *c)
+{
+    while (!c->destroying && c->nprobe < MAX_PROBE && !ig_list_empty(&c->waiting) && !ig_list_empty(&c->parked)) {
+        struct ig_http_cconn *cc = IG_CONTAINER_OF(c->parked.next, struct ig_http_cconn, idle_link);
+        idle_del(c, cc);
+        if (cc->ops->can_take(cc))
+            probe(c, cc);
+    }
+}
+
+void ig_http__client_conn_answered(ig_http_client_t *c, struct ig_http_cconn *cc)
+{
+    fresh_done(c, cc);
+    probe_parked(c);
+    grow(c);
+}
+
 /* Runs |cs| on a connection that can take it, a new one (HTTP/1.1), or queues it (HTTP/2). */
 static void dispatch(ig_http_client_t *c, ig_http_cstream_t *cs, int fresh)
 {
@@ -233,13 +307,12 @@ static void dispatch(ig_http_client_t *c, ig_http_cstream_t *cs, int fresh)
         return;
     }
     if (c->config.version != IG_HTTP_2) {
-        /* Each HTTP/1.1 request that finds no idle connection opens one, but waits in the queue
-         * rather than on that connect: whichever connection is ready first, a new one or one that
-         * just went idle, serves the head of the queue. A connect that stalls (a SYN dropped by a
-         * full accept queue is retransmitted only after a second or more) then delays no
-         * request, and the connection it opens late joins the idle pool. */
+        /* An HTTP/1.1 request that finds no idle connection waits in the queue rather than on a
+         * connect of its own: whichever connection is ready first, a new one or one that just
+         * went idle, serves the head of the queue, and a connect that stalls delays no request. */
         ig_list_push_back(&c->waiting, &cs->_link);
-        open_conn(c);
+        probe_parked(c);
+        grow(c);
         return;
     }
     ig_list_push_back(&c->waiting, &cs->_link);
@@ -258,6 +331,12 @@ static void arm_idle_timer(ig_http_client_t *c)
     if (c->config.version != IG_HTTP_2) {
         struct ig_http_cconn *cc = idle_oldest(c);
         oldest = cc != NULL ? cc->idle_since_ns : 0;
+        if (!ig_list_empty(&c->parked)) {
+            /* Parked connections idle too, oldest first. */
+            cc = IG_CONTAINER_OF(c->parked.next, struct ig_http_cconn, idle_link);
+            if (oldest == 0 || cc->idle_since_ns < oldest)
+                oldest = cc->idle_since_ns;
+        }
     } else {
         ig_list_foreach(p, &c->conns)
         {
@@ -287,6 +366,14 @@ static void on_idle_timer(uv_timer_t *t)
         while ((cc = idle_oldest(c)) != NULL && now - cc->idle_since_ns >= limit) {
             idle_del(c, cc);
             cc->idle_since_ns = 0; /* closing: no longer offered, no longer counted */
+            cc->ops->close(cc, 0);
+        }
+        while (!ig_list_empty(&c->parked)) {
+            cc = IG_CONTAINER_OF(c->parked.next, struct ig_http_cconn, idle_link);
+            if (now - cc->idle_since_ns < limit)
+                break;
+            idle_del(c, cc);
+            cc->idle_since_ns = 0;
             cc->ops->close(cc, 0);
         }
         arm_idle_timer(c);
@@ -321,6 +408,27 @@ void ig_http__client_conn_ready(ig_http_client_t *c, struct ig_http_cconn *cc)
 {
     if (c->destroying) {
         cc->ops->close(cc, IG_ECANCELED);
+        return;
+    }
+    if (cc->fresh && c->config.version != IG_HTTP_2) {
+        /* Connected, or its request ended unanswered: it takes one if a slot is free, else waits
+         * for one among the parked, oldest first. */
+        if (cc->probing) {
+            cc->probing = 0;
+            c->nprobe--;
+        }
+        if (cc->idle_since_ns != 0 && ig_list_linked(&cc->link) && cc->ops->can_take(cc)) {
+            if (!ig_list_empty(&c->waiting) && c->nprobe < MAX_PROBE && ig_list_empty(&c->parked)) {
+                probe(c, cc);
+            } else {
+                idle_del(c, cc);
+                ig_list_push_back(&c->parked, &cc->idle_link);
+                cc->parked = 1;
+                probe_parked(c);
+                if (cc->parked && !uv_is_active((uv_handle_t *)&c->idle_timer))
+                    arm_idle_timer(c);
+            }
+        }
         return;
     }
     while (!ig_list_empty(&c->waiting) && cc->ops->can_take(cc)) {
@@ -365,6 +473,7 @@ void ig_http__client_conn_gone(ig_http_client_t *c, struct ig_http_cconn *cc)
 {
     int was_connected = cc->connected;
     int gone_err = cc->connect_err;
+    fresh_done(c, cc);
     idle_del(c, cc);
     if (ig_list_linked(&cc->link)) {
         ig_list_remove(&cc->link);
@@ -386,6 +495,8 @@ void ig_http__client_conn_gone(ig_http_client_t *c, struct ig_http_cconn *cc)
         if (!was_connected)
             ig_http__cstream_close(IG_CONTAINER_OF(c->waiting.next, ig_http_cstream_t, _link),
                                    gone_err != 0 ? gone_err : IG_ECONNECT);
+        probe_parked(c);
+        grow(c);
         return;
     }
     if (!was_connected && !has_connecting(c)) {
@@ -439,6 +550,7 @@ ig_http_client_t *ig_http_client_create(uv_loop_t *loop, const struct ig_http_cl
     ig_list_init(&c->conns);
     ig_list_init(&c->waiting);
     ig_list_init(&c->idle);
+    ig_list_init(&c->parked);
     uv_timer_init(loop, &c->idle_timer);
     c->idle_timer.data = c;
     return c;

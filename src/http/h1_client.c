@@ -473,6 +473,8 @@ static void on_read(ig_sock_t *sock, const char *data, size_t len)
         return;
     }
     c->got_byte = 1;
+    if (c->super.fresh)
+        ig_http__client_conn_answered(c->client, &c->super);
     if (ig_buf_append(&c->in, data, len) != 0) {
         c->busy++;
         stream_fail(c, IG_ETOOBIG);

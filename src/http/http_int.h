@@ -96,6 +96,9 @@ struct ig_http_cconn {
     uint64_t opened_ns;     /* connect start, for config.on_connect */
     ig_list_t idle_link;    /* HTTP/1.1: in client->idle while offered for reuse (client.c's) */
     int connect_err;        /* why the connect failed, set by the engine before conn_gone (0: IG_ECONNECT) */
+    int fresh;              /* HTTP/1.1: opened for the queue, no response byte yet (client.c's) */
+    int probing;            /* HTTP/1.1: fresh, and carrying a request (client.c's) */
+    int parked;             /* HTTP/1.1: fresh and idle, in client->parked by idle_link (client.c's) */
 };
 
 struct ig_http_client {
@@ -106,6 +109,9 @@ struct ig_http_client {
     ig_list_t idle;    /* HTTP/1.1: idle connections, most recently idled first (cconn.idle_link) */
     size_t nconns;
     size_t nidle;
+    size_t nfresh;    /* HTTP/1.1: connections opened and not answered yet (cconn.fresh) */
+    size_t nprobe;    /* HTTP/1.1: requests on fresh connections (cconn.probing) */
+    ig_list_t parked; /* HTTP/1.1: fresh idle connections, oldest first (cconn.idle_link) */
     uv_timer_t idle_timer;
     int destroying;
 };
@@ -122,6 +128,9 @@ struct ig_http_cconn *ig_h2__client_conn_create(ig_http_client_t *c, ig_sock_t *
 void ig_http__client_conn_ready(ig_http_client_t *c, struct ig_http_cconn *cc);
 /* Called by an engine from its socket's on_connect (|status| as given there): reports config.on_connect. */
 void ig_http__client_conn_connected(ig_http_client_t *c, struct ig_http_cconn *cc, int status);
+/* Called by the HTTP/1.1 engine at the first response byte on a cc->fresh connection: the origin
+ * accepted it, so the client may open more. */
+void ig_http__client_conn_answered(ig_http_client_t *c, struct ig_http_cconn *cc);
 /* Called by an engine when |cc| is gone (unlinks and frees the base; waiting streams get a new one). */
 void ig_http__client_conn_gone(ig_http_client_t *c, struct ig_http_cconn *cc);
 
