@@ -340,6 +340,8 @@ void gw_workers_abort(void);
 struct gw_plan *gw_plan_ref(struct gw_plan *p);
 void gw_plan_unref(struct gw_worker *w, struct gw_plan *p);
 uint64_t gw_rand(struct gw_worker *w);
+/** Resolves a host:port target (a DNS name once, when a plan is built; never per request). 0 or IG_ENOTFOUND. */
+int gw_resolve(const struct ig_cfg_hostport *hp, struct sockaddr_storage *out);
 /**
  * The route's next backend by weight (smooth weighted round robin over |bps|, the worker's plan for
  * |route|, whose state it updates), or NULL when the route has no backend of non-zero weight.

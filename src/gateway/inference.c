@@ -67,20 +67,7 @@ static int resolve_target(const struct ig_cfg_target *t, struct sockaddr_storage
     if (hp == NULL)
         return IG_ENOTFOUND;
     *host = hp->host.base;
-    if (hp->family != AF_UNSPEC) {
-        memcpy(sa, &hp->sa, sizeof(*sa));
-        return 0;
-    }
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_socktype = SOCK_STREAM;
-    char port[8];
-    snprintf(port, sizeof(port), "%u", (unsigned)hp->port);
-    if (getaddrinfo(hp->host.base, port, &hints, &res) != 0 || res == NULL)
-        return IG_ENOTFOUND;
-    memset(sa, 0, sizeof(*sa));
-    memcpy(sa, res->ai_addr, res->ai_addrlen);
-    freeaddrinfo(res);
-    return 0;
+    return gw_resolve(hp, sa);
 }
 
 /* ---- channel statistics ------------------------------------------------------------------------ */

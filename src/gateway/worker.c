@@ -91,7 +91,7 @@ struct gw_origin *gw_origin_get(struct gw_worker *w, const struct sockaddr_stora
 }
 
 /* Resolves a host:port target; DNS names are resolved here, when the plan is built (not per request). */
-static int resolve(const struct ig_cfg_hostport *hp, struct sockaddr_storage *out)
+int gw_resolve(const struct ig_cfg_hostport *hp, struct sockaddr_storage *out)
 {
     if (hp->family != AF_UNSPEC) {
         memcpy(out, &hp->sa, sizeof(*out));
@@ -181,7 +181,7 @@ static void plan_backend(struct gw_worker *w, struct gw_plan *p, struct gw_bplan
         const struct ig_cfg_hostport *hp = t->kind == IG_CFG_TARGET_HOST ? &t->host : &t->backend->host;
         bp->name = t->kind == IG_CFG_TARGET_HOST ? hp->text.base : t->backend->name.base;
         bp->authority = hp->text.base;
-        if (resolve(hp, &sa) != 0) {
+        if (gw_resolve(hp, &sa) != 0) {
             ig_log_warn("gateway", "backend %s: cannot resolve %s", bp->name, hp->host.base);
             bp->unavailable = "backend host does not resolve";
             return;
