@@ -16,12 +16,8 @@ LLM_PORT=$SIM_PORT
 DEAD=$(free_port) # nothing listens there
 
 GP=$(free_port); ST=$(free_port); RD=$(free_port)
-cat >"$T/gw.yaml" <<EOF
-config:
-  adminAddr: "off"
-  statsAddr: 127.0.0.1:$ST
-  readinessAddr: 127.0.0.1:$RD
-  workerThreads: 2
+ops_config_head "$ST" "$RD" >"$T/gw.yaml"
+cat >>"$T/gw.yaml" <<EOF
 binds:
 - port: $GP
   listeners:
@@ -32,10 +28,7 @@ binds:
     - name: llm
       backends: [{host: 127.0.0.1:$LLM_PORT}]
 EOF
-"$IG_BIN" gateway -f "$T/gw.yaml" >"$T/gw.log" 2>&1 &
-GW_PID=$!
-IG_PIDS+=("$GW_PID")
-wait_http "http://127.0.0.1:$RD/healthz/ready" 10 || { cat "$T/gw.log" >&2; die "gateway not ready"; }
+gateway_start_ready "$T/gw.yaml" "$T/gw.log" "$RD"
 G="http://127.0.0.1:$GP"
 
 # Before any traffic: the connect histogram is there with zero counts, no GenAI series yet.

@@ -65,22 +65,15 @@ for _ in $(seq 100); do grep -q up "$T/bulk.log" && break; sleep 0.05; done
 grep -q up "$T/bulk.log" || die "bulk server did not start"
 
 GP=$(free_port); ST=$(free_port); RD=$(free_port)
-cat >"$T/gw.yaml" <<EOF
-config:
-  adminAddr: "off"
-  statsAddr: 127.0.0.1:$ST
-  readinessAddr: 127.0.0.1:$RD
-  workerThreads: 2
+ops_config_head "$ST" "$RD" >"$T/gw.yaml"
+cat >>"$T/gw.yaml" <<EOF
 binds:
 - port: $GP
   listeners:
   - routes:
     - backends: [{host: 127.0.0.1:$BULK}]
 EOF
-"$IG_BIN" gateway -f "$T/gw.yaml" >"$T/gw.log" 2>&1 &
-GW_PID=$!
-IG_PIDS+=("$GW_PID")
-wait_http "http://127.0.0.1:$RD/healthz/ready" 10 || { cat "$T/gw.log" >&2; die "gateway not ready"; }
+gateway_start_ready "$T/gw.yaml" "$T/gw.log" "$RD"
 G="http://127.0.0.1:$GP"
 
 # warm up the connection pools and the allocator before the idle measurement

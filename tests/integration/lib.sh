@@ -184,6 +184,22 @@ gateway_start() {
     die "${3:-gateway} did not start: $(cat "$2")"
 }
 
+# ops_config_head STATS_PORT READY_PORT: the `config:` block of a test gateway with the admin port
+# off, stats and readiness on the given loopback ports, and two workers.
+ops_config_head() {
+    printf 'config:\n  adminAddr: "off"\n  statsAddr: 127.0.0.1:%s\n  readinessAddr: 127.0.0.1:%s\n  workerThreads: 2\n' \
+        "$1" "$2"
+}
+
+# gateway_start_ready CONFIG LOG READY_PORT: starts the gateway itself (GW_PID is its own pid, for
+# RSS and exit-status checks) and waits for its readiness port.
+gateway_start_ready() {
+    "$IG_BIN" gateway -f "$1" >"$2" 2>&1 &
+    GW_PID=$!
+    IG_PIDS+=("$GW_PID")
+    wait_http "http://127.0.0.1:$3/healthz/ready" 10 || { cat "$2" >&2; die "gateway not ready"; }
+}
+
 # The standalone inferenceRouting configuration exactly as agentgateway documents it (the unit tests
 # load the same file).
 IG_SEED="$IG_ROOT/tests/unit/config/data/seed.yaml"
