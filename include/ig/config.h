@@ -192,6 +192,15 @@ struct ig_cfg_backend_tls {
     struct ig_cfg_pem root; /* unset: the system trust store */
     int insecure;           /* skip certificate verification */
     ig_iov_t hostname;      /* SNI and verification name; len 0: the backend's host */
+    struct ig_cfg_pem cert; /* client certificate chain (mutual TLS); set together with |key| */
+    struct ig_cfg_pem key;  /* its private key (secret: never logged or dumped) */
+    int insecure_host;      /* verify the chain but not the name (wins over |insecure|) */
+    ig_iov_t *alpn;         /* offered ALPN protocols in order; n_alpn 0: by the HTTP version */
+    size_t n_alpn;
+    ig_iov_t *subject_alt_names; /* names accepted besides the hostname: DNS, IP or URI */
+    size_t n_subject_alt_names;
+    ig_iov_t *key_exchange_groups; /* OpenSSL group names; n 0: OpenSSL's defaults */
+    size_t n_key_exchange_groups;
 };
 
 enum ig_cfg_target_kind {

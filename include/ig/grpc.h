@@ -348,6 +348,10 @@ struct ig_grpc_channel_config {
     uint64_t keepalive_ms;
     struct ig_grpc_backoff_config backoff; /* reconnect schedule; zero: the defaults */
     const char *name;                      /* names the peer in log lines; NULL: the authority. Copied */
+    /* Further TLS settings (client certificate, name checks, ALPN, groups); NULL: none. With it,
+     * tls_verify and ca_file are ignored (|tls_opts| says them) and its ALPN list must offer h2.
+     * Borrowed during ig_grpc_channel_create and ig_grpc_channel_matches. */
+    const struct ig_tls_client_opts *tls_opts;
 };
 
 /**

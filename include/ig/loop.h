@@ -209,6 +209,39 @@ void ig_file_watch_stop(ig_file_watch_t *w);
 SSL_CTX *ig_tls_server_ctx(const char *cert_file, const char *key_file, const char *alpn, char *err, size_t errlen);
 /** Client context: |ca_file| NULL uses the system store; |insecure| skips verification. */
 SSL_CTX *ig_tls_client_ctx(const char *ca_file, int insecure, const char *alpn, char *err, size_t errlen);
+
+/**
+ * Everything a client context can be told (agentgateway's backendTLS). Every pointer is borrowed
+ * for the duration of the call only: the context keeps copies of what it needs.
+ *
+ * Verification, in agentgateway's order of precedence: |insecure_host| verifies the chain against
+ * the roots but accepts any name; else |insecure| verifies nothing; else the chain is verified and
+ * the certificate must be valid for the connection's name (ig_sock_config.sni) or for any of
+ * |sans| (DNS names with the certificate's wildcards honoured, IP literals, or URIs such as
+ * "spiffe://td/ns/a/sa/b" compared exactly with the certificate's URI names).
+ */
+struct ig_tls_client_opts {
+    const char *ca_file;     /* verification roots (PEM); NULL: the system store */
+    int insecure;            /* no certificate verification */
+    int insecure_host;       /* verify the chain but not the name */
+    const char *cert_file;   /* client certificate chain (PEM) for mutual TLS; NULL: none. Needs key_file */
+    const char *key_file;    /* its private key (PEM) */
+    const char *alpn;        /* offered protocols, comma-separated in preference order; NULL: no ALPN */
+    const char *const *sans; /* further names the server certificate may match */
+    size_t n_sans;
+    const char *groups; /* key exchange groups as an OpenSSL list ("X25519:P-256"); NULL: OpenSSL's */
+};
+
+/**
+ * A client context built from |o|. Returns NULL with a message in |err| when a file cannot be
+ * loaded, the key does not match the certificate, or the ALPN or group list is invalid.
+ */
+SSL_CTX *ig_tls_client_ctx_opts(const struct ig_tls_client_opts *o, char *err, size_t errlen);
+/**
+ * True when |ctx| was made by ig_tls_client_ctx_opts (or ig_tls_client_ctx) from settings equal to
+ * |o| (file names compared, not their contents), so a caller can share one context per setting.
+ */
+int ig_tls_client_ctx_matches(const SSL_CTX *ctx, const struct ig_tls_client_opts *o);
 /** A self-signed certificate + key for |cn| written as PEM to the given paths. Returns 0 or -1. */
 int ig_tls_self_signed(const char *cn, const char *cert_path, const char *key_path);
 

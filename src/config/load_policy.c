@@ -332,19 +332,183 @@ static const struct ig_cfg_field bp_tcp_fields[] = {
     IG_FIELDS_END,
 };
 
+/*
+ * backendTLS. The PEM files are read at load time (and must hold what their key says); whether a
+ * key matches its certificate is checked when the gateway builds the TLS context. Group names are
+ * the ones OpenSSL 3.0's default provider knows, so a typo fails the load with its position
+ * instead of every handshake later.
+ */
+static const char *const tls_groups[] = {
+    "X25519",
+    "x25519",
+    "X448",
+    "x448",
+    "P-256",
+    "P-384",
+    "P-521",
+    "P-224",
+    "P-192",
+    "prime256v1",
+    "secp256r1",
+    "secp384r1",
+    "secp521r1",
+    "secp224r1",
+    "secp192r1",
+    "prime192v1",
+    "secp256k1",
+    "secp224k1",
+    "secp192k1",
+    "secp160k1",
+    "secp160r1",
+    "secp160r2",
+    "sect163k1",
+    "sect163r1",
+    "sect163r2",
+    "sect193r1",
+    "sect193r2",
+    "sect233k1",
+    "sect233r1",
+    "sect239k1",
+    "sect283k1",
+    "sect283r1",
+    "sect409k1",
+    "sect409r1",
+    "sect571k1",
+    "sect571r1",
+    "brainpoolP256r1",
+    "brainpoolP384r1",
+    "brainpoolP512r1",
+    "ffdhe2048",
+    "ffdhe3072",
+    "ffdhe4096",
+    "ffdhe6144",
+    "ffdhe8192",
+};
+
 static const struct ig_cfg_field backend_tls_fields[] = {
     IG_FIELD("root", IG_F_PEM, struct ig_cfg_backend_tls, root),
     IG_FIELD("insecure", IG_F_BOOL, struct ig_cfg_backend_tls, insecure),
     IG_FIELD_HOSTNAME("hostname", struct ig_cfg_backend_tls, hostname, 0),
-    IG_FIELD_NOTSUP("cert"),
-    IG_FIELD_NOTSUP("key"),
-    IG_FIELD_NOTSUP("insecureHost"),
-    IG_FIELD_NOTSUP("alpn"),
-    IG_FIELD_NOTSUP("subjectAltNames"),
-    IG_FIELD_NOTSUP("keyExchangeGroups"),
+    IG_FIELD("cert", IG_F_PEM, struct ig_cfg_backend_tls, cert),
+    IG_FIELD("key", IG_F_PEM, struct ig_cfg_backend_tls, key),
+    IG_FIELD("insecureHost", IG_F_BOOL, struct ig_cfg_backend_tls, insecure_host),
+    IG_FIELD_STR_LIST("alpn", struct ig_cfg_backend_tls, alpn, n_alpn),
+    IG_FIELD_STR_LIST("subjectAltNames", struct ig_cfg_backend_tls, subject_alt_names, n_subject_alt_names),
+    IG_FIELD_STR_LIST("keyExchangeGroups", struct ig_cfg_backend_tls, key_exchange_groups, n_key_exchange_groups),
     IG_FIELD_NOTSUP("spiffe"),
     IG_FIELDS_END,
 };
+/* Bits of the fields above in ig_config__dec_fields' mask. */
+enum { BTLS_ROOT = 1 << 0, BTLS_CERT = 1 << 3, BTLS_KEY = 1 << 4 };
+
+/* The key node of |name| in |map|, where errors about the key itself point (|map| if absent). */
+static const struct ig_ynode *key_node(const struct ig_ynode *map, const char *name)
+{
+    const struct ig_ynode *v = find_val(map, name);
+    for (size_t i = 0; v != NULL && i < map->n; i++)
+        if (IG_YMAP_VAL(map, i) == v)
+            return IG_YMAP_KEY(map, i);
+    return map;
+}
+
+/* Reports |msg| at the list item |i| of key |key| in |map|. */
+static void err_at_item(struct ig_cfg_dec *d, const struct ig_ynode *map, const char *key, size_t i, const char *msg)
+{
+    const struct ig_ynode *v = find_val(map, key);
+    size_t saved = ig_config__path_key(d, key, strlen(key));
+    size_t s2 = ig_config__path_index(d, i);
+    ig_config__err(d, v != NULL && v->kind == IG_YNODE_SEQ && i < v->n ? v->items[i] : map, "%s", msg);
+    ig_config__path_pop(d, s2);
+    ig_config__path_pop(d, saved);
+}
+
+/* A PEM file must hold a block of the kind its key names ("CERTIFICATE", "PRIVATE KEY"). */
+static void check_pem(struct ig_cfg_dec *d, const struct ig_ynode *map, const char *key, const struct ig_cfg_pem *pem,
+                      const char *label, const char *what)
+{
+    if (pem->pem.len == 0)
+        return; /* unreadable or empty: reported by the PEM decoder */
+    const char *p = pem->pem.base, *end = p + pem->pem.len;
+    while ((p = memmem(p, (size_t)(end - p), "-----BEGIN ", 11)) != NULL) {
+        p += 11;
+        const char *eol = memmem(p, (size_t)(end - p), "-----", 5);
+        if (eol == NULL)
+            break;
+        size_t n = (size_t)(eol - p), l = strlen(label);
+        if (n >= l && memcmp(eol - l, label, l) == 0)
+            return;
+    }
+    const struct ig_ynode *v = find_val(map, key);
+    ig_config__err_at_key(d, v != NULL ? v : map, key, "\"%.200s\" holds no PEM %s", pem->path.base, what);
+}
+
+static void dec_backend_tls(struct ig_cfg_dec *d, const struct ig_ynode *v, void *out)
+{
+    struct ig_cfg_backend_tls *t = ig_pool_calloc(d->pool, sizeof(*t));
+    *(struct ig_cfg_backend_tls **)out = t;
+    uint64_t seen = ig_config__dec_fields(d, v, t, backend_tls_fields);
+    char msg[256];
+    if (seen == 0)
+        return;
+    if ((seen & BTLS_CERT) && !(seen & BTLS_KEY))
+        ig_config__err_at_key(d, key_node(v, "cert"), "cert",
+                              "cert requires key (the client certificate's private key)");
+    if ((seen & BTLS_KEY) && !(seen & BTLS_CERT))
+        ig_config__err_at_key(d, key_node(v, "key"), "key", "key requires cert (the client certificate)");
+    if (seen & BTLS_ROOT)
+        check_pem(d, v, "root", &t->root, "CERTIFICATE", "certificate");
+    if (seen & BTLS_CERT)
+        check_pem(d, v, "cert", &t->cert, "CERTIFICATE", "certificate");
+    if (seen & BTLS_KEY)
+        check_pem(d, v, "key", &t->key, "PRIVATE KEY", "private key");
+    /* Protocol names travel comma-joined to the TLS layer and as one ALPN extension (<= 256 bytes). */
+    const struct ig_ynode *alpn = find_val(v, "alpn");
+    if (alpn != NULL && alpn->kind == IG_YNODE_SEQ && alpn->n == 0)
+        ig_config__err_at_key(d, alpn, "alpn", "must list at least one protocol");
+    size_t wire = 0;
+    for (size_t i = 0; i < t->n_alpn; i++) {
+        ig_iov_t a = t->alpn[i];
+        wire += 1 + a.len;
+        if (a.base == NULL)
+            continue; /* not a string: reported */
+        if (a.len == 0 || a.len > 255 || memchr(a.base, ',', a.len) != NULL || memchr(a.base, 0, a.len) != NULL)
+            snprintf(msg, sizeof(msg), "invalid protocol name \"%.64s\" (1 to 255 bytes, no commas)", a.base);
+        else if (wire > 256)
+            snprintf(msg, sizeof(msg), "the protocol list is longer than 256 bytes at \"%.64s\"", a.base);
+        else
+            continue;
+        err_at_item(d, v, "alpn", i, msg);
+    }
+    for (size_t i = 0; i < t->n_subject_alt_names; i++) {
+        ig_iov_t n = t->subject_alt_names[i];
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        const char *why = NULL;
+        if (n.base == NULL)
+            continue;
+        int uri = n.len > 3 && memmem(n.base, n.len, "://", 3) != NULL && memchr(n.base, 0, n.len) == NULL;
+        if (!uri && ig_config__parse_ip(n, &ss, &sl) != 0 && ig_config__check_hostname(n, 0, &why) != 0) {
+            snprintf(msg, sizeof(msg), "\"%.64s\" is not a DNS name, an IP address or a URI", n.base);
+            err_at_item(d, v, "subjectAltNames", i, msg);
+        }
+    }
+    for (size_t i = 0; i < t->n_key_exchange_groups; i++) {
+        ig_iov_t g = t->key_exchange_groups[i];
+        size_t j;
+        if (g.base == NULL)
+            continue;
+        for (j = 0; j < IG_ARRAY_LEN(tls_groups); j++)
+            if (g.len == strlen(tls_groups[j]) && memcmp(g.base, tls_groups[j], g.len) == 0)
+                break;
+        if (j == IG_ARRAY_LEN(tls_groups)) {
+            snprintf(msg, sizeof(msg),
+                     "unknown key exchange group \"%.64s\" (OpenSSL names: X25519, P-256, P-384, P-521, X448, "
+                     "ffdhe2048, ...)",
+                     g.base);
+            err_at_item(d, v, "keyExchangeGroups", i, msg);
+        }
+    }
+}
 
 static void dec_picker(struct ig_cfg_dec *d, const struct ig_ynode *v, void *picker)
 {
@@ -386,7 +550,7 @@ void ig_config__dec_backend_policies(struct ig_cfg_dec *d, const struct ig_ynode
     static const struct ig_cfg_field fields[] = {
         IG_FIELD_FLAT("http", bp_http_fields),
         IG_FIELD_FLAT("tcp", bp_tcp_fields),
-        IG_FIELD_OBJ_NEW("backendTLS", bp, tls, backend_tls_fields, NULL),
+        IG_FIELD_MEMBER("backendTLS", bp, tls, dec_backend_tls),
         IG_FIELD_OBJ_NEW("inferenceRouting", bp, inference, inference_fields, &inference_defaults),
         IG_FIELD("requestHeaderModifier", IG_F_HEADER_MOD, bp, request_headers),
         IG_FIELD("responseHeaderModifier", IG_F_HEADER_MOD, bp, response_headers),

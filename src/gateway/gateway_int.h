@@ -353,6 +353,20 @@ struct gw_origin *gw_origin_get(struct gw_worker *w, const struct sockaddr_stora
 /** Called by the proxy when the worker's last request is over while stopping. */
 void gw_worker_maybe_done(struct gw_worker *w);
 
+/** backendTLS as client TLS settings: |o| borrows the snapshot's strings and the lists joined here. */
+struct gw_tls_opts {
+    struct ig_tls_client_opts o;
+    char alpn[320];   /* comma-joined (the configuration caps the list at 256 wire bytes) */
+    char groups[640]; /* colon-joined */
+    const char **sans;
+};
+/**
+ * Fills |t| from |tls|; |alpn| is the list when backendTLS has none (NULL: none). Returns 0, or
+ * IG_ETOOBIG when a list does not fit. Release with gw_tls_opts_dispose.
+ */
+int gw_tls_opts_init(struct gw_tls_opts *t, const struct ig_cfg_backend_tls *tls, const char *alpn);
+void gw_tls_opts_dispose(struct gw_tls_opts *t);
+
 /* proxy.c */
 void gw_proxy_on_request(ig_http_stream_t *s);
 /** Resets every active request of |w| (drain deadline). */

@@ -152,16 +152,26 @@ struct gw_epp *gw_inf_epp_get(struct gw_worker *w, const struct ig_cfg_inference
     size_t salen = sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     /*
      * backendTLS as agentgateway applies it: verification against |root| (else the system store)
-     * and |hostname| (else the backend's host), or none with insecure (pickers usually present a
-     * self-signed certificate).
+     * and |hostname| (else the backend's host) or one of subjectAltNames, the chain only with
+     * insecureHost, none with insecure (pickers usually present a self-signed certificate); a
+     * client certificate for pickers that require one; the ALPN list must offer h2.
      */
     struct ig_grpc_channel_config cc = {0};
+    struct gw_tls_opts topts;
     char name[96];
     memcpy(&cc.addr, &sa, salen);
     cc.tls = tls != NULL;
     cc.tls_verify = tls != NULL && !tls->insecure;
     cc.ca_file = tls != NULL && tls->root.path.len > 0 ? tls->root.path.base : NULL;
     cc.sni = tls == NULL ? NULL : tls->hostname.len > 0 ? tls->hostname.base : host;
+    if (tls != NULL) {
+        if (gw_tls_opts_init(&topts, tls, NULL) != 0) {
+            gw_tls_opts_dispose(&topts);
+            ig_log_error("gateway", "endpoint picker %s: TLS: settings too long", host);
+            return NULL;
+        }
+        cc.tls_opts = &topts.o;
+    }
     cc.connect_timeout_ms = INF_PICKER_CONNECT_MS;
     cc.keepalive_ms = INF_PICKER_KEEPALIVE_MS;
     snprintf(name, sizeof(name), "endpoint picker %s%s", host, tls != NULL ? " (TLS)" : "");
@@ -170,11 +180,16 @@ struct gw_epp *gw_inf_epp_get(struct gw_worker *w, const struct ig_cfg_inference
     ig_list_foreach(pos, &w->epps)
     {
         struct gw_epp *e = IG_CONTAINER_OF(pos, struct gw_epp, link);
-        if (ig_grpc_channel_matches(e->ch, &cc))
+        if (ig_grpc_channel_matches(e->ch, &cc)) {
+            if (tls != NULL)
+                gw_tls_opts_dispose(&topts);
             return e;
+        }
     }
     char err[256];
     ig_grpc_channel_t *ch = ig_grpc_channel_create(&w->w->loop, &cc, err, sizeof(err));
+    if (tls != NULL)
+        gw_tls_opts_dispose(&topts);
     if (ch == NULL) {
         ig_log_error("gateway", "endpoint picker %s: %s", host, err);
         return NULL;

@@ -35,6 +35,53 @@ uint64_t gw_rand(struct gw_worker *w)
 
 /* ---- origins ----------------------------------------------------------------------------------- */
 
+int gw_tls_opts_init(struct gw_tls_opts *t, const struct ig_cfg_backend_tls *tls, const char *alpn)
+{
+    memset(t, 0, sizeof(*t));
+    t->o.ca_file = tls->root.path.len > 0 ? tls->root.path.base : NULL;
+    t->o.insecure = tls->insecure;
+    t->o.insecure_host = tls->insecure_host;
+    t->o.cert_file = tls->cert.path.len > 0 ? tls->cert.path.base : NULL;
+    t->o.key_file = tls->key.path.len > 0 ? tls->key.path.base : NULL;
+    t->o.alpn = alpn;
+    size_t n = 0;
+    for (size_t i = 0; i < tls->n_alpn; i++) {
+        int w = snprintf(t->alpn + n, sizeof(t->alpn) - n, "%s%s", i > 0 ? "," : "", tls->alpn[i].base);
+        if (w < 0 || (size_t)w >= sizeof(t->alpn) - n)
+            return IG_ETOOBIG;
+        n += (size_t)w;
+        t->o.alpn = t->alpn;
+    }
+    n = 0;
+    for (size_t i = 0; i < tls->n_key_exchange_groups; i++) {
+        int w =
+            snprintf(t->groups + n, sizeof(t->groups) - n, "%s%s", i > 0 ? ":" : "", tls->key_exchange_groups[i].base);
+        if (w < 0 || (size_t)w >= sizeof(t->groups) - n)
+            return IG_ETOOBIG;
+        n += (size_t)w;
+        t->o.groups = t->groups;
+    }
+    if (tls->n_subject_alt_names > 0) {
+        t->sans = ig_calloc(tls->n_subject_alt_names, sizeof(*t->sans));
+        for (size_t i = 0; i < tls->n_subject_alt_names; i++)
+            t->sans[i] = tls->subject_alt_names[i].base;
+        t->o.sans = t->sans;
+        t->o.n_sans = tls->n_subject_alt_names;
+    }
+    return 0;
+}
+
+void gw_tls_opts_dispose(struct gw_tls_opts *t)
+{
+    ig_free(t->sans);
+    t->sans = NULL;
+}
+
+/*
+ * The origin for an address, HTTP version and TLS setting. Returns NULL when backendTLS cannot be
+ * turned into a context (a key that does not match its certificate, a file gone since the load):
+ * such a backend must fail, never be reached in plaintext.
+ */
 static struct gw_origin *origin_get(struct gw_worker *w, const struct sockaddr_storage *sa, int version,
                                     const struct ig_cfg_backend_tls *tls, const char *host, uint64_t connect_ms)
 {
@@ -42,14 +89,37 @@ static struct gw_origin *origin_get(struct gw_worker *w, const struct sockaddr_s
     const char *sni = tls != NULL && tls->hostname.len > 0 ? tls->hostname.base : host;
     int insecure = tls != NULL && tls->insecure;
     size_t salen = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    struct gw_tls_opts topts;
+    char label[64];
+    ig_addr_format((const struct sockaddr *)sa, label, sizeof(label));
+    /* Without backendTLS.alpn the offer follows the HTTP version this origin speaks. */
+    if (tls != NULL && gw_tls_opts_init(&topts, tls, version == IG_HTTP_2 ? "h2" : "http/1.1") != 0) {
+        ig_log_error("gateway", "backend %s: TLS: settings too long", label);
+        gw_tls_opts_dispose(&topts);
+        return NULL;
+    }
     ig_list_t *pos;
     ig_list_foreach(pos, &w->origins)
     {
         struct gw_origin *o = IG_CONTAINER_OF(pos, struct gw_origin, link);
+        /* A TLS origin's context remembers every backendTLS setting it was built from. */
         if (memcmp(&o->addr, sa, salen) == 0 && o->version == version && o->tls == (tls != NULL) &&
             o->connect_timeout_ms == connect_ms &&
-            (tls == NULL || (o->insecure == insecure && strcmp(o->root, root) == 0 && strcmp(o->sni, sni) == 0)))
+            (tls == NULL || (strcmp(o->sni, sni) == 0 && ig_tls_client_ctx_matches(o->ssl_ctx, &topts.o)))) {
+            if (tls != NULL)
+                gw_tls_opts_dispose(&topts);
             return o;
+        }
+    }
+    SSL_CTX *ssl_ctx = NULL;
+    if (tls != NULL) {
+        char err[256];
+        ssl_ctx = ig_tls_client_ctx_opts(&topts.o, err, sizeof(err));
+        gw_tls_opts_dispose(&topts);
+        if (ssl_ctx == NULL) {
+            ig_log_error("gateway", "backend %s: TLS: %s", label, err);
+            return NULL;
+        }
     }
     struct gw_origin *o = ig_calloc(1, sizeof(*o));
     memcpy(&o->addr, sa, salen);
@@ -59,7 +129,7 @@ static struct gw_origin *origin_get(struct gw_worker *w, const struct sockaddr_s
     o->connect_timeout_ms = connect_ms;
     snprintf(o->root, sizeof(o->root), "%s", root);
     snprintf(o->sni, sizeof(o->sni), "%s", sni);
-    ig_addr_format((const struct sockaddr *)sa, o->label, sizeof(o->label));
+    memcpy(o->label, label, sizeof(o->label));
     struct ig_http_client_config cc = {0};
     memcpy(&cc.addr, sa, salen);
     cc.version = version;
@@ -71,11 +141,7 @@ static struct gw_origin *origin_get(struct gw_worker *w, const struct sockaddr_s
     cc.on_connect = gw_stats_on_connect;
     cc.on_connect_arg = &w->stats;
     if (o->tls) {
-        char err[256];
-        o->ssl_ctx = ig_tls_client_ctx(root[0] != 0 ? root : NULL, insecure, version == IG_HTTP_2 ? "h2" : "http/1.1",
-                                       err, sizeof(err));
-        if (o->ssl_ctx == NULL)
-            ig_log_error("gateway", "backend %s: TLS: %s", o->label, err);
+        o->ssl_ctx = ssl_ctx;
         cc.ssl_ctx = o->ssl_ctx;
         cc.sni = o->sni;
     }
@@ -146,6 +212,8 @@ static void plan_backend(struct gw_worker *w, struct gw_plan *p, struct gw_bplan
     uint64_t connect_ms = connect_ns / 1000000;
     if (connect_ns > 0 && connect_ms == 0)
         connect_ms = 1;
+    static const char tls_unusable[] = "backend TLS settings cannot be used (see the log)";
+    int tls_failed = 0;
     struct sockaddr_storage sa;
     switch (t->kind) {
     case IG_CFG_TARGET_SERVICE: {
@@ -157,8 +225,12 @@ static void plan_backend(struct gw_worker *w, struct gw_plan *p, struct gw_bplan
             const struct ig_cfg_endpoint *ep = &sp->endpoints[i];
             if (!ep->healthy)
                 continue;
-            bp->eps[bp->n_eps++] =
+            struct gw_origin *o =
                 origin_get(w, &ep->addr.sa, pick_version(ver, sp->app_protocol), tls, ep->addr.host.base, connect_ms);
+            if (o != NULL)
+                bp->eps[bp->n_eps++] = o;
+            else
+                tls_failed = 1;
         }
         if (bp->inference) {
             /* The picker chooses among these (validated) or dials what it names (passthrough). */
@@ -169,11 +241,11 @@ static void plan_backend(struct gw_worker *w, struct gw_plan *p, struct gw_bplan
             if (bp->epp == NULL)
                 bp->unavailable = "endpoint picker address does not resolve";
             else if (bp->n_eps == 0 && bp->ir->destination_mode == IG_CFG_DEST_VALIDATED)
-                bp->unavailable = "no healthy endpoints";
+                bp->unavailable = tls_failed ? tls_unusable : "no healthy endpoints";
             return;
         }
         if (bp->n_eps == 0)
-            bp->unavailable = "no healthy endpoints";
+            bp->unavailable = tls_failed ? tls_unusable : "no healthy endpoints";
         return;
     }
     case IG_CFG_TARGET_HOST:
@@ -188,6 +260,10 @@ static void plan_backend(struct gw_worker *w, struct gw_plan *p, struct gw_bplan
         }
         bp->eps = ig_pool_calloc(&p->pool, sizeof(*bp->eps));
         bp->eps[0] = origin_get(w, &sa, pick_version(ver, IG_CFG_APP_AUTO), tls, hp->host.base, connect_ms);
+        if (bp->eps[0] == NULL) {
+            bp->unavailable = tls_unusable;
+            return;
+        }
         bp->n_eps = 1;
         return;
     }

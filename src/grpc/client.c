@@ -37,8 +37,8 @@ struct ig_grpc_channel {
     int destroying;
     /* what ig_grpc_channel_matches compares */
     struct sockaddr_storage addr;
-    int tls, tls_verify;
-    char *ca_file, *sni;
+    int tls;
+    char *sni; /* and |ssl|, which remembers the other TLS settings */
     /* reconnects */
     struct ig_grpc_connsm sm;
     uv_timer_t retry;
@@ -73,6 +73,41 @@ static void channel_maybe_free(ig_grpc_channel_t *ch);
 
 /* ---- channel ----------------------------------------------------------------------------------- */
 
+/* Is "h2" one of the comma-separated protocols of |alpn|? */
+static int alpn_offers_h2(const char *alpn)
+{
+    for (const char *p = alpn; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n == 2 && memcmp(p, "h2", 2) == 0)
+            return 1;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+/*
+ * The TLS settings of a channel: |cfg|'s tls_opts when given (its ALPN list, which must offer h2,
+ * or "h2" alone), else the plain ones. Returns 0, or -1 when the list leaves h2 out.
+ */
+static int channel_tls_opts(const struct ig_grpc_channel_config *cfg, struct ig_tls_client_opts *o)
+{
+    if (cfg->tls_opts == NULL) {
+        memset(o, 0, sizeof(*o));
+        o->ca_file = cfg->ca_file;
+        o->insecure = !cfg->tls_verify;
+        o->alpn = "h2";
+        return 0;
+    }
+    *o = *cfg->tls_opts;
+    if (o->alpn == NULL || o->alpn[0] == '\0') {
+        o->alpn = "h2";
+        return 0;
+    }
+    return alpn_offers_h2(o->alpn) ? 0 : -1;
+}
+
 ig_grpc_channel_t *ig_grpc_channel_create(uv_loop_t *loop, const struct ig_grpc_channel_config *cfg, char *err,
                                           size_t errlen)
 {
@@ -80,7 +115,12 @@ ig_grpc_channel_t *ig_grpc_channel_create(uv_loop_t *loop, const struct ig_grpc_
     char addr[64];
 
     if (cfg->tls) {
-        ssl = ig_tls_client_ctx(cfg->ca_file, !cfg->tls_verify, "h2", err, errlen);
+        struct ig_tls_client_opts o;
+        if (channel_tls_opts(cfg, &o) != 0) {
+            snprintf(err, errlen, "the ALPN list \"%s\" does not offer h2 (gRPC runs on HTTP/2)", o.alpn);
+            return NULL;
+        }
+        ssl = ig_tls_client_ctx_opts(&o, err, errlen);
         if (ssl == NULL)
             return NULL;
     }
@@ -98,8 +138,6 @@ ig_grpc_channel_t *ig_grpc_channel_create(uv_loop_t *loop, const struct ig_grpc_
     ig_list_init(&ch->calls);
     ch->addr = cfg->addr;
     ch->tls = cfg->tls != 0;
-    ch->tls_verify = cfg->tls_verify != 0;
-    ch->ca_file = cfg->ca_file != NULL ? ig_strdup(cfg->ca_file) : NULL;
     ch->sni = cfg->sni != NULL ? ig_strdup(cfg->sni) : NULL;
     ig_grpc_connsm_init(&ch->sm, &cfg->backoff);
     uv_timer_init(loop, &ch->retry);
@@ -126,7 +164,6 @@ static void channel_free(ig_grpc_channel_t *ch)
     SSL_CTX_free(ch->ssl);
     ig_free(ch->authority);
     ig_free(ch->name);
-    ig_free(ch->ca_file);
     ig_free(ch->sni);
     ig_free(ch);
 }
@@ -176,8 +213,9 @@ int ig_grpc_channel_matches(const ig_grpc_channel_t *ch, const struct ig_grpc_ch
         return 0;
     if (!ch->tls)
         return 1;
-    return ch->tls_verify == (cfg->tls_verify != 0) && str_same(ch->ca_file, cfg->ca_file) &&
-           str_same(ch->sni, cfg->sni);
+    /* The context remembers every TLS setting it was built from. */
+    struct ig_tls_client_opts o;
+    return str_same(ch->sni, cfg->sni) && channel_tls_opts(cfg, &o) == 0 && ig_tls_client_ctx_matches(ch->ssl, &o);
 }
 
 /* ---- reconnects -------------------------------------------------------------------------------- */

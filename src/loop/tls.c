@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * TLS contexts for ig_sock: server contexts from PEM files with server-preference ALPN, client
- * contexts that verify the peer (system store or a CA file) unless told not to, and a
+ * contexts with everything backendTLS can say (roots or the system store, no verification, chain
+ * without name, extra accepted names, a client certificate, ALPN, key exchange groups), and a
  * self-signed certificate generator for tests, demos and the simulator. TLS 1.2 is the floor;
  * renegotiation is off because the memory-BIO engine in sock.c never needs it.
  *
@@ -153,39 +154,231 @@ fail:
     return NULL;
 }
 
-SSL_CTX *ig_tls_client_ctx(const char *ca_file, int insecure, const char *alpn, char *err, size_t errlen)
+/* ---- client contexts --------------------------------------------------------------------------- */
+
+/*
+ * What a client context remembers of its settings, owned by the SSL_CTX through ex_data: the
+ * names its certificate verifier accepts, and a canonical text of every setting so callers can
+ * tell whether a context they hold was built from the same configuration.
+ */
+struct client_settings {
+    int insecure_host;
+    char **sans; /* into the same allocation */
+    size_t n_sans;
+    char *fingerprint;
+};
+
+static int client_index = -1;
+static pthread_once_t client_once = PTHREAD_ONCE_INIT;
+
+static void client_settings_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    struct client_settings *cs = ptr;
+    if (cs == NULL)
+        return;
+    for (size_t i = 0; i < cs->n_sans; i++)
+        ig_free(cs->sans[i]);
+    ig_free(cs->sans);
+    ig_free(cs->fingerprint);
+    ig_free(cs);
+}
+
+static void client_index_create(void)
+{
+    client_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, client_settings_free);
+}
+
+/* One field of the fingerprint, length-prefixed so that no value can imitate a separator. */
+static void fp_str(ig_buf_t *b, const char *s)
+{
+    if (s == NULL)
+        ig_buf_append(b, "-;", 2);
+    else
+        ig_buf_appendf(b, "%zu:%s;", strlen(s), s);
+}
+
+/* The canonical text of |o|; NULL when it does not fit (no context is then shared). */
+static char *fingerprint(const struct ig_tls_client_opts *o)
+{
+    ig_buf_t b;
+    ig_buf_init(&b, 64 * 1024);
+    ig_buf_appendf(&b, "%d%d;", o->insecure != 0, o->insecure_host != 0);
+    fp_str(&b, o->ca_file);
+    fp_str(&b, o->cert_file);
+    fp_str(&b, o->key_file);
+    fp_str(&b, o->alpn);
+    fp_str(&b, o->groups);
+    for (size_t i = 0; i < o->n_sans; i++)
+        fp_str(&b, o->sans[i]);
+    char *out = NULL;
+    if (ig_buf_append(&b, "", 1) == 0)
+        out = ig_strdup(ig_buf_data(&b));
+    ig_buf_dispose(&b);
+    return out;
+}
+
+/* Does |leaf| carry |name|: a URI name exactly, an IP literal, or a DNS name (wildcards honoured)? */
+static int leaf_has_name(X509 *leaf, const char *name)
+{
+    if (strstr(name, "://") != NULL) {
+        GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+        int found = 0;
+        for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens) && !found; i++) {
+            const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+            if (g->type != GEN_URI)
+                continue;
+            const ASN1_IA5STRING *u = g->d.uniformResourceIdentifier;
+            found = (size_t)u->length == strlen(name) && memcmp(u->data, name, (size_t)u->length) == 0;
+        }
+        GENERAL_NAMES_free(gens);
+        return found;
+    }
+    struct in6_addr tmp;
+    if (inet_pton(AF_INET, name, &tmp) == 1 || inet_pton(AF_INET6, name, &tmp) == 1)
+        return X509_check_ip_asc(leaf, name, 0) == 1;
+    return X509_check_host(leaf, name, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+}
+
+/*
+ * The certificate verifier of a context with insecureHost or subjectAltNames. ig_sock sets the
+ * connection's name on the SSL (host or IP) for OpenSSL's own check; here that check is taken out
+ * of the chain verification and done afterwards against the wider set of accepted names (or not
+ * at all with insecureHost), so the chain, dates and purpose are still verified by OpenSSL.
+ */
+static int verify_names(X509_STORE_CTX *xs, void *arg)
+{
+    const struct client_settings *cs = arg;
+    X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(xs);
+    char host[256] = "";
+    const char *h = X509_VERIFY_PARAM_get0_host(param, 0);
+    char *ip = X509_VERIFY_PARAM_get1_ip_asc(param);
+    if (h != NULL)
+        snprintf(host, sizeof(host), "%s", h);
+    else if (ip != NULL)
+        snprintf(host, sizeof(host), "%s", ip);
+    OPENSSL_free(ip);
+    X509_VERIFY_PARAM_set1_host(param, NULL, 0);
+    X509_VERIFY_PARAM_set1_ip(param, NULL, 0);
+    int ok = X509_verify_cert(xs);
+    if (ok <= 0 || cs->insecure_host)
+        return ok;
+    X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+    if (leaf == NULL)
+        return 0;
+    if (host[0] != '\0' && leaf_has_name(leaf, host))
+        return 1;
+    for (size_t i = 0; i < cs->n_sans; i++)
+        if (leaf_has_name(leaf, cs->sans[i]))
+            return 1;
+    X509_STORE_CTX_set_error(xs, X509_V_ERR_HOSTNAME_MISMATCH);
+    return 0;
+}
+
+static struct client_settings *client_settings_new(const struct ig_tls_client_opts *o)
+{
+    struct client_settings *cs = ig_calloc(1, sizeof(*cs));
+    cs->insecure_host = o->insecure_host != 0;
+    cs->fingerprint = fingerprint(o);
+    if (o->n_sans > 0) {
+        cs->sans = ig_calloc(o->n_sans, sizeof(*cs->sans));
+        for (size_t i = 0; i < o->n_sans; i++)
+            cs->sans[cs->n_sans++] = ig_strdup(o->sans[i]);
+    }
+    return cs;
+}
+
+SSL_CTX *ig_tls_client_ctx_opts(const struct ig_tls_client_opts *o, char *err, size_t errlen)
 {
     ERR_clear_error();
+    pthread_once(&client_once, client_index_create);
     SSL_CTX *ctx = ctx_new(TLS_client_method());
-    if (ctx == NULL) {
+    if (ctx == NULL || client_index < 0) {
         set_err(err, errlen, "SSL_CTX_new", NULL);
+        SSL_CTX_free(ctx);
         return NULL;
     }
-    if (insecure) {
+    /* insecureHost wins over insecure, as in agentgateway: the chain is still verified then. */
+    int verify = !o->insecure || o->insecure_host;
+    if (!verify) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
     } else {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-        int ok =
-            ca_file != NULL ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) : SSL_CTX_set_default_verify_paths(ctx);
+        int ok = o->ca_file != NULL ? SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL)
+                                    : SSL_CTX_set_default_verify_paths(ctx);
         if (ok != 1) {
-            set_err(err, errlen, "cannot load CA certificates", ca_file != NULL ? ca_file : "(system store)");
+            set_err(err, errlen, "cannot load CA certificates", o->ca_file != NULL ? o->ca_file : "(system store)");
             goto fail;
         }
     }
-    if (alpn != NULL && alpn[0] != '\0') {
+    if ((o->cert_file != NULL) != (o->key_file != NULL)) {
+        set_err(err, errlen, "a client certificate needs both a certificate and a key file", NULL);
+        goto fail;
+    }
+    if (o->cert_file != NULL) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
+            set_err(err, errlen, "cannot load client certificate", o->cert_file);
+            goto fail;
+        }
+        if (SSL_CTX_use_PrivateKey_file(ctx, o->key_file, SSL_FILETYPE_PEM) != 1) {
+            set_err(err, errlen, "cannot load client private key", o->key_file);
+            goto fail;
+        }
+        if (SSL_CTX_check_private_key(ctx) != 1) {
+            set_err(err, errlen, "client private key does not match certificate", o->cert_file);
+            goto fail;
+        }
+    }
+    if (o->groups != NULL && SSL_CTX_set1_groups_list(ctx, o->groups) != 1) {
+        set_err(err, errlen, "invalid key exchange groups", o->groups);
+        goto fail;
+    }
+    if (o->alpn != NULL && o->alpn[0] != '\0') {
         unsigned char wire[ALPN_WIRE_MAX];
         size_t len;
         /* SSL_CTX_set_alpn_protos returns 0 on success, unlike most of OpenSSL. */
-        if (alpn_to_wire(alpn, wire, sizeof(wire), &len) != 0 ||
+        if (alpn_to_wire(o->alpn, wire, sizeof(wire), &len) != 0 ||
             SSL_CTX_set_alpn_protos(ctx, wire, (unsigned int)len) != 0) {
-            set_err(err, errlen, "invalid ALPN list", alpn);
+            set_err(err, errlen, "invalid ALPN list", o->alpn);
             goto fail;
         }
     }
+    struct client_settings *cs = client_settings_new(o);
+    if (SSL_CTX_set_ex_data(ctx, client_index, cs) != 1) {
+        client_settings_free(NULL, cs, NULL, 0, 0, NULL);
+        set_err(err, errlen, "SSL_CTX_set_ex_data", NULL);
+        goto fail;
+    }
+    if (verify && (o->insecure_host || o->n_sans > 0))
+        SSL_CTX_set_cert_verify_callback(ctx, verify_names, cs);
     return ctx;
 fail:
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+SSL_CTX *ig_tls_client_ctx(const char *ca_file, int insecure, const char *alpn, char *err, size_t errlen)
+{
+    struct ig_tls_client_opts o = {.ca_file = ca_file, .insecure = insecure, .alpn = alpn};
+    return ig_tls_client_ctx_opts(&o, err, errlen);
+}
+
+int ig_tls_client_ctx_matches(const SSL_CTX *ctx, const struct ig_tls_client_opts *o)
+{
+    pthread_once(&client_once, client_index_create);
+    if (ctx == NULL || client_index < 0)
+        return 0;
+    const struct client_settings *cs = SSL_CTX_get_ex_data(ctx, client_index);
+    if (cs == NULL || cs->fingerprint == NULL)
+        return 0;
+    char *fp = fingerprint(o);
+    int same = fp != NULL && strcmp(fp, cs->fingerprint) == 0;
+    ig_free(fp);
+    return same;
 }
 
 /* Writes |fn|'s PEM output to |path| created with |mode|. Returns 0 or -1. */
