@@ -335,7 +335,6 @@ static void target(struct jw *w, const struct ig_cfg_target *t)
 static void backend_policies(struct jw *w, const struct ig_cfg_backend_policies *p, int redact)
 {
     static const char *const versions[] = {"auto", "HTTP/1.1", "HTTP/2"};
-    (void)redact;
     key(w, "policies");
     open_(w, '{');
     if (p->http_version || p->request_timeout_ns) {
@@ -363,6 +362,24 @@ static void backend_policies(struct jw *w, const struct ig_cfg_backend_policies 
         key(w, "insecure");
         boolean(w, p->tls->insecure);
         kstr(w, "hostname", p->tls->hostname);
+        kstr(w, "cert", p->tls->cert.path);
+        if (p->tls->key.path.len) {
+            key(w, "key");
+            if (redact)
+                cstr(w, "<redacted>");
+            else
+                str(w, p->tls->key.path);
+        }
+        if (p->tls->insecure_host) {
+            key(w, "insecureHost");
+            boolean(w, 1);
+        }
+        if (p->tls->n_alpn)
+            str_list(w, "alpn", p->tls->alpn, p->tls->n_alpn);
+        if (p->tls->n_subject_alt_names)
+            str_list(w, "subjectAltNames", p->tls->subject_alt_names, p->tls->n_subject_alt_names);
+        if (p->tls->n_key_exchange_groups)
+            str_list(w, "keyExchangeGroups", p->tls->key_exchange_groups, p->tls->n_key_exchange_groups);
         close_(w, '}');
     }
     if (p->inference) {

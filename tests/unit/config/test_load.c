@@ -353,6 +353,42 @@ static void test_listener_tls(void **state)
     ig_config_unref(cfg);
 }
 
+/* /config_dump shows every backendTLS field it accepted, the client key path only unredacted. */
+static void test_backend_tls_dump(void **state)
+{
+    char text[8192], cert[2048], key[2048];
+    (void)state;
+    snprintf(cert, sizeof(cert), "%s", data("tls/cert.pem"));
+    snprintf(key, sizeof(key), "%s", data("tls/key.pem"));
+    snprintf(text, sizeof(text),
+             "binds:\n- port: 8080\n  listeners:\n  - routes:\n    - backends:\n      - host: 127.0.0.1:8443\n"
+             "        policies:\n          backendTLS:\n            cert: %s\n            key: %s\n"
+             "            insecureHost: true\n            alpn: [h2, http/1.1]\n"
+             "            subjectAltNames: [spiffe://td/ns/a, model.internal]\n"
+             "            keyExchangeGroups: [X25519]\n",
+             cert, key);
+    struct ig_config *cfg = load_text_ok(text);
+    ig_buf_t b;
+    ig_buf_init(&b, 1 << 20);
+    assert_int_equal(ig_config_dump_json(cfg, &b, 1), 0);
+    assert_int_equal(ig_buf_append(&b, "", 1), 0);
+    const char *s = ig_buf_data(&b);
+    assert_non_null(strstr(s, "\"cert\":\""));
+    assert_non_null(strstr(s, "\"key\":\"<redacted>\""));
+    assert_null(strstr(s, "key.pem"));
+    assert_non_null(strstr(s, "\"insecureHost\":true"));
+    assert_non_null(strstr(s, "\"alpn\":[\"h2\",\"http/1.1\"]"));
+    assert_non_null(strstr(s, "\"subjectAltNames\":[\"spiffe://td/ns/a\",\"model.internal\"]"));
+    assert_non_null(strstr(s, "\"keyExchangeGroups\":[\"X25519\"]"));
+    ig_buf_dispose(&b);
+    ig_buf_init(&b, 1 << 20);
+    assert_int_equal(ig_config_dump_json(cfg, &b, 0), 0);
+    assert_int_equal(ig_buf_append(&b, "", 1), 0);
+    assert_non_null(strstr(ig_buf_data(&b), "key.pem"));
+    ig_buf_dispose(&b);
+    ig_config_unref(cfg);
+}
+
 static void test_dump(void **state)
 {
     (void)state;
@@ -560,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_aliases),
         cmocka_unit_test(test_refcount_threads),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_backend_tls_dump),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
