@@ -28,6 +28,16 @@
  * connection that is free, and each first answer lets the next unanswered connection take one.
  */
 #define MAX_PROBE 4
+/*
+ * A probe unanswered for this long is taken to sit on a connection the origin will not accept
+ * soon: one it never accepts, or one whose handshake's last ACK the origin dropped when its accept
+ * queue overflowed, which the client sees as connected while the origin waits for SYN-ACK and
+ * data retransmissions (1 s, then 3 s...). Its request, the oldest one waiting, then moves to the
+ * first connection that is free (if it has no body and a safe method), and the probe connection
+ * closes. A probe merely deep in a slow origin's accept queue takes a few hundred milliseconds
+ * (one accept per origin event-loop turn); closing those would stop the pool from growing.
+ */
+#define PROBE_STALL_NS (1000u * 1000000u)
 
 /* Body bytes a waiting stream may buffer: IG_EAGAIN above the first, IG_ETOOBIG above the second. */
 #define WAIT_HIGH_WATER (256u << 10)
@@ -52,6 +62,24 @@ static struct cstream_impl *impl_of(ig_http_cstream_t *cs)
     return IG_CONTAINER_OF(cs, struct cstream_impl, pub);
 }
 
+/* The waiting queue, counted so that grow() does not walk it on every request. */
+static void wait_push(ig_http_client_t *c, ig_http_cstream_t *cs, int front)
+{
+    if (front)
+        ig_list_push_front(&c->waiting, &cs->_link);
+    else
+        ig_list_push_back(&c->waiting, &cs->_link);
+    c->nwaiting++;
+}
+
+static void wait_remove(ig_http_cstream_t *cs)
+{
+    if (!ig_list_linked(&cs->_link))
+        return;
+    ig_list_remove(&cs->_link);
+    cs->client->nwaiting--;
+}
+
 static void free_cstream(struct cstream_impl *ci)
 {
     ig_buf_dispose(&ci->early);
@@ -65,8 +93,7 @@ void ig_http__cstream_close(ig_http_cstream_t *cs, int err)
     if (ci->closed)
         return;
     ci->closed = 1;
-    if (ig_list_linked(&cs->_link))
-        ig_list_remove(&cs->_link);
+    wait_remove(cs);
     cs->_ops = NULL;
     cs->_conn = NULL;
     if (cs->handler != NULL && cs->handler->on_close != NULL)
@@ -186,8 +213,7 @@ static struct ig_http_cconn *idle_oldest(ig_http_client_t *c)
 static void start_on(struct ig_http_cconn *cc, ig_http_cstream_t *cs)
 {
     struct cstream_impl *ci = impl_of(cs);
-    if (ig_list_linked(&cs->_link))
-        ig_list_remove(&cs->_link);
+    wait_remove(cs);
     ci->starting = 1;
     idle_del(cc->client, cc);
     cc->ops->start(cc, cs, &ci->req, ci->end);
@@ -218,12 +244,18 @@ static int has_connecting(ig_http_client_t *c)
     return 0;
 }
 
+static void probe_end(ig_http_client_t *c, struct ig_http_cconn *cc)
+{
+    if (!cc->probing)
+        return;
+    cc->probing = 0;
+    c->nprobe--;
+    ig_list_remove(&cc->probe_link);
+}
+
 static void fresh_done(ig_http_client_t *c, struct ig_http_cconn *cc)
 {
-    if (cc->probing) {
-        cc->probing = 0;
-        c->nprobe--;
-    }
+    probe_end(c, cc);
     if (!cc->fresh)
         return;
     cc->fresh = 0;
@@ -235,27 +267,53 @@ static void grow(ig_http_client_t *c)
 {
     if (c->destroying)
         return;
-    size_t nwaiting = 0;
-    ig_list_t *p;
-    ig_list_foreach(p, &c->waiting)
-    {
-        if (++nwaiting > c->nfresh)
-            break;
-    }
-    while (c->nfresh < nwaiting) {
+    while (c->nfresh < c->nwaiting) {
         struct ig_http_cconn *cc = open_conn(c);
         cc->fresh = 1;
         c->nfresh++;
     }
 }
 
+static void arm_idle_timer(ig_http_client_t *c);
+
 /* HTTP/1.1: the head of the queue goes to |cc|, a fresh connection. */
 static void probe(ig_http_client_t *c, struct ig_http_cconn *cc)
 {
     ig_http_cstream_t *cs = IG_CONTAINER_OF(c->waiting.next, ig_http_cstream_t, _link);
     cc->probing = 1;
+    cc->probe_ns = ig_time_ns();
     c->nprobe++;
+    ig_list_push_back(&c->probing, &cc->probe_link);
     start_on(cc, cs);
+    if (cc->probing)
+        arm_idle_timer(c); /* the probe's stall deadline may come before the armed one */
+}
+
+/*
+ * HTTP/1.1: the request of the oldest probe unanswered for PROBE_STALL_NS moves to |cc|, a
+ * connection that is free now. Returns 1 when |cc| took one. A stalled probe's request is older
+ * than any in the queue (probes take the head), so it goes first.
+ */
+static int take_stalled_probe(ig_http_client_t *c, struct ig_http_cconn *cc, uint64_t now)
+{
+    ig_list_t *p, *tmp;
+    ig_list_foreach_safe(p, tmp, &c->probing)
+    {
+        struct ig_http_cconn *pc = IG_CONTAINER_OF(p, struct ig_http_cconn, probe_link);
+        if (now - pc->probe_ns < PROBE_STALL_NS)
+            break; /* oldest first: the others are younger */
+        if (pc->ops->reclaim == NULL)
+            continue;
+        ig_http_cstream_t *cs = pc->ops->reclaim(pc);
+        if (cs == NULL)
+            continue;
+        /* The probe connection is closing: its slot goes to the next parked one at once. */
+        fresh_done(c, pc);
+        cs->reused = 1;
+        start_on(cc, cs);
+        return 1;
+    }
+    return 0;
 }
 
 /* HTTP/1.1: waiting requests go to parked fresh connections, oldest first, while slots are free. */
@@ -301,21 +359,16 @@ static void dispatch(ig_http_client_t *c, ig_http_cstream_t *cs, int fresh)
             }
         }
     }
-    if (c->config.version != IG_HTTP_2 && fresh) {
-        /* A retry goes to a connection of its own; the engine holds the request until it is up. */
-        start_on(open_conn(c), cs);
-        return;
-    }
     if (c->config.version != IG_HTTP_2) {
         /* An HTTP/1.1 request that finds no idle connection waits in the queue rather than on a
          * connect of its own: whichever connection is ready first, a new one or one that just
          * went idle, serves the head of the queue, and a connect that stalls delays no request. */
-        ig_list_push_back(&c->waiting, &cs->_link);
+        wait_push(c, cs, 0);
         probe_parked(c);
         grow(c);
         return;
     }
-    ig_list_push_back(&c->waiting, &cs->_link);
+    wait_push(c, cs, 0);
     if (fresh || !has_connecting(c))
         open_conn(c);
 }
@@ -337,6 +390,21 @@ static void arm_idle_timer(ig_http_client_t *c)
             if (oldest == 0 || cc->idle_since_ns < oldest)
                 oldest = cc->idle_since_ns;
         }
+        /* The next probe stall deadline (expressed as an idle start for the sum below). Probes
+         * already stalled wait for a connection to free: conn_ready hands them one. */
+        uint64_t now = ig_time_ns();
+        ig_list_foreach(p, &c->probing)
+        {
+            cc = IG_CONTAINER_OF(p, struct ig_http_cconn, probe_link);
+            uint64_t at = cc->probe_ns + PROBE_STALL_NS;
+            if (at <= now)
+                continue;
+            uint64_t idle_ns = c->config.idle_timeout_ms * 1000000u;
+            uint64_t as_idle = at > idle_ns ? at - idle_ns : 1;
+            if (oldest == 0 || as_idle < oldest)
+                oldest = as_idle;
+            break;
+        }
     } else {
         ig_list_foreach(p, &c->conns)
         {
@@ -353,6 +421,13 @@ static void arm_idle_timer(ig_http_client_t *c)
     uint64_t now = ig_time_ns();
     uint64_t ms = deadline > now ? (deadline - now + 999999u) / 1000000u : 0;
     uv_timer_start(&c->idle_timer, on_idle_timer, ms, 0);
+}
+
+/* Arms the idle timer for a connection that just went idle, unless it already fires before. */
+static void idle_timer_update(ig_http_client_t *c)
+{
+    if (!uv_is_active((uv_handle_t *)&c->idle_timer) || uv_timer_get_due_in(&c->idle_timer) > c->config.idle_timeout_ms)
+        arm_idle_timer(c);
 }
 
 static void on_idle_timer(uv_timer_t *t)
@@ -375,6 +450,17 @@ static void on_idle_timer(uv_timer_t *t)
             idle_del(c, cc);
             cc->idle_since_ns = 0;
             cc->ops->close(cc, 0);
+        }
+        /* Stalled probes whose request an idle connection can serve now (most recently idled
+         * first, as for a new request). */
+        while (c->nprobe != 0 && !ig_list_empty(&c->idle)) {
+            cc = IG_CONTAINER_OF(c->idle.next, struct ig_http_cconn, idle_link);
+            if (!cc->connected || cc->idle_since_ns == 0 || !cc->ops->can_take(cc)) {
+                idle_del(c, cc);
+                continue;
+            }
+            if (!take_stalled_probe(c, cc, now))
+                break;
         }
         arm_idle_timer(c);
         return;
@@ -413,10 +499,7 @@ void ig_http__client_conn_ready(ig_http_client_t *c, struct ig_http_cconn *cc)
     if (cc->fresh && c->config.version != IG_HTTP_2) {
         /* Connected, or its request ended unanswered: it takes one if a slot is free, else waits
          * for one among the parked, oldest first. */
-        if (cc->probing) {
-            cc->probing = 0;
-            c->nprobe--;
-        }
+        probe_end(c, cc);
         if (cc->idle_since_ns != 0 && ig_list_linked(&cc->link) && cc->ops->can_take(cc)) {
             if (!ig_list_empty(&c->waiting) && c->nprobe < MAX_PROBE && ig_list_empty(&c->parked)) {
                 probe(c, cc);
@@ -425,12 +508,14 @@ void ig_http__client_conn_ready(ig_http_client_t *c, struct ig_http_cconn *cc)
                 ig_list_push_back(&c->parked, &cc->idle_link);
                 cc->parked = 1;
                 probe_parked(c);
-                if (cc->parked && !uv_is_active((uv_handle_t *)&c->idle_timer))
-                    arm_idle_timer(c);
+                if (cc->parked)
+                    idle_timer_update(c);
             }
         }
         return;
     }
+    if (c->nprobe != 0 && c->config.version != IG_HTTP_2 && cc->ops->can_take(cc))
+        (void)take_stalled_probe(c, cc, ig_time_ns());
     while (!ig_list_empty(&c->waiting) && cc->ops->can_take(cc)) {
         ig_http_cstream_t *cs = IG_CONTAINER_OF(c->waiting.next, ig_http_cstream_t, _link);
         cs->reused = cc->idle_since_ns != 0;
@@ -447,9 +532,9 @@ void ig_http__client_conn_ready(ig_http_client_t *c, struct ig_http_cconn *cc)
         }
     }
     /* An armed timer fires at the oldest deadline it knew, which a newly idle connection cannot
-     * precede; the callback rescans and re-arms. */
-    if (!uv_is_active((uv_handle_t *)&c->idle_timer))
-        arm_idle_timer(c);
+     * precede unless the timer waits for a probe stall deadline further away than the idle
+     * timeout; the callback rescans and re-arms. */
+    idle_timer_update(c);
 }
 
 static void idle_timer_closed(uv_handle_t *h)
@@ -520,7 +605,18 @@ void ig_http__client_retry(ig_http_client_t *c, ig_http_cstream_t *cs)
     cs->_ops = &wait_ops;
     cs->_conn = NULL;
     cs->reused = 0;
-    dispatch(c, cs, 1);
+    if (c->config.version == IG_HTTP_2) {
+        dispatch(c, cs, 1);
+        return;
+    }
+    /* The replay is the oldest request: it goes first in the queue, for the next connection that
+     * proves alive by finishing a response, or a new one (grow opens it). Idle connections are
+     * passed over, as they may be as stale as the one that just failed. Bound to a connect of its
+     * own, it would wait behind the origin's whole accept queue, or for the connect timeout when
+     * the origin's queue overflows, while other connections free. */
+    wait_push(c, cs, 1);
+    probe_parked(c);
+    grow(c);
 }
 
 /* ---- public API ------------------------------------------------------------------------------ */
@@ -551,6 +647,7 @@ ig_http_client_t *ig_http_client_create(uv_loop_t *loop, const struct ig_http_cl
     ig_list_init(&c->waiting);
     ig_list_init(&c->idle);
     ig_list_init(&c->parked);
+    ig_list_init(&c->probing);
     uv_timer_init(loop, &c->idle_timer);
     c->idle_timer.data = c;
     return c;

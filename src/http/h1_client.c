@@ -51,6 +51,7 @@ struct h1c_conn {
     uint64_t req_remaining;
     int req_done;
     int retry_ok;
+    int reclaim_ok; /* the request may be moved to another connection before any answer */
     int no_reuse;
     int want_writable;
 
@@ -569,6 +570,7 @@ static void h1c_start(struct ig_http_cconn *cc, ig_http_cstream_t *cs, const ig_
     c->req_done = end || (c->req_mode == RQ_LENGTH && c->req_remaining == 0);
     /* Only a request with nothing more to send can be replayed safely on another connection. */
     c->retry_ok = end && c->served > 0;
+    c->reclaim_ok = end && (req->method.len == 0 || ig_iov_eq(req->method, IG_STRLIT("GET")) || c->is_head);
     c->busy++;
     if (send_bytes(c, &head, 1) != 0) {
         c->retry_ok = 0;
@@ -589,10 +591,31 @@ static void h1c_close(struct ig_http_cconn *cc, int err)
     leave(c);
 }
 
+/*
+ * The origin has not answered the connection (it may not even have accepted it): a request with
+ * no body and a safe method leaves for another connection, and this one closes, so that the
+ * origin drops the copy it may read later.
+ */
+static ig_http_cstream_t *h1c_reclaim(struct ig_http_cconn *cc)
+{
+    struct h1c_conn *c = IG_CONTAINER_OF(cc, struct h1c_conn, super);
+    ig_http_cstream_t *cs = c->cs;
+    if (cs == NULL || c->got_byte || !c->reclaim_ok || !c->req_done || c->closing || c->dead || c->busy)
+        return NULL;
+    c->cs = NULL;
+    c->want_writable = 0;
+    cs->_conn = NULL;
+    c->busy++;
+    conn_abort(c);
+    leave(c);
+    return cs;
+}
+
 static const struct ig_http_cconn_ops h1c_conn_ops = {
     .can_take = h1c_can_take,
     .start = h1c_start,
     .close = h1c_close,
+    .reclaim = h1c_reclaim,
 };
 
 struct ig_http_cconn *ig_h1__client_conn_create(ig_http_client_t *cl, ig_sock_t *sock)

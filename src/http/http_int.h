@@ -83,6 +83,12 @@ struct ig_http_cconn_ops {
     void (*start)(struct ig_http_cconn *cc, ig_http_cstream_t *cs, const ig_http_request_t *req, int end);
     /* Close now, failing active streams with |err|; the connection unlinks itself from the client. */
     void (*close)(struct ig_http_cconn *cc, int err);
+    /*
+     * HTTP/1.1: detaches and returns the active stream when it can run again on another
+     * connection (no response byte yet, no body, GET or HEAD), closing this connection; NULL
+     * otherwise. NULL where the engine has none (HTTP/2).
+     */
+    ig_http_cstream_t *(*reclaim)(struct ig_http_cconn *cc);
 };
 
 /* A client connection (base of h1_client's and h2_client's). */
@@ -99,6 +105,8 @@ struct ig_http_cconn {
     int fresh;              /* HTTP/1.1: opened for the queue, no response byte yet (client.c's) */
     int probing;            /* HTTP/1.1: fresh, and carrying a request (client.c's) */
     int parked;             /* HTTP/1.1: fresh and idle, in client->parked by idle_link (client.c's) */
+    uint64_t probe_ns;      /* HTTP/1.1: when the probing request started (client.c's) */
+    ig_list_t probe_link;   /* HTTP/1.1: in client->probing while probing (client.c's) */
 };
 
 struct ig_http_client {
@@ -106,12 +114,14 @@ struct ig_http_client {
     uv_loop_t *loop;
     ig_list_t conns;   /* struct ig_http_cconn */
     ig_list_t waiting; /* cstreams waiting for a connection (ig_http_cstream._link) */
+    size_t nwaiting;   /* length of |waiting| */
     ig_list_t idle;    /* HTTP/1.1: idle connections, most recently idled first (cconn.idle_link) */
     size_t nconns;
     size_t nidle;
-    size_t nfresh;    /* HTTP/1.1: connections opened and not answered yet (cconn.fresh) */
-    size_t nprobe;    /* HTTP/1.1: requests on fresh connections (cconn.probing) */
-    ig_list_t parked; /* HTTP/1.1: fresh idle connections, oldest first (cconn.idle_link) */
+    size_t nfresh;     /* HTTP/1.1: connections opened and not answered yet (cconn.fresh) */
+    size_t nprobe;     /* HTTP/1.1: requests on fresh connections (cconn.probing) */
+    ig_list_t parked;  /* HTTP/1.1: fresh idle connections, oldest first (cconn.idle_link) */
+    ig_list_t probing; /* HTTP/1.1: probing connections, oldest probe first (cconn.probe_link) */
     uv_timer_t idle_timer;
     int destroying;
 };
